@@ -1,0 +1,14 @@
+// Subcommands of the tandem binary. Each returns the process exit code:
+// 0 success, 1 runtime failure (message on stderr), 2 bad usage.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace tandem::cli {
+
+int run_generate(const std::vector<std::string>& args);
+int run_ppl(const std::vector<std::string>& args);
+int run_info(const std::vector<std::string>& args);
+
+}  // namespace tandem::cli

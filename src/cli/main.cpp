@@ -1,0 +1,43 @@
+// tandem: the command-line entry point. Each subcommand lives in its own
+// file; this one dispatches.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+
+namespace {
+
+void usage(FILE* out) {
+  std::fprintf(out,
+               "usage: tandem <command> [options]\n"
+               "\n"
+               "commands:\n"
+               "  generate   generate text from a prompt (tandem generate -m PATH -p TEXT -n N)\n"
+               "  ppl        perplexity of a text file (tandem ppl -m PATH -f FILE)\n"
+               "  info       print a model's architecture and tensors (tandem info -m PATH)\n"
+               "\n"
+               "Run 'tandem <command> --help' for a command's options.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "generate") return tandem::cli::run_generate(args);
+  if (cmd == "ppl") return tandem::cli::run_ppl(args);
+  if (cmd == "info") return tandem::cli::run_info(args);
+  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+    usage(stdout);
+    return 0;
+  }
+  std::fprintf(stderr, "tandem: unknown command '%s'\n\n", cmd.c_str());
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,88 @@
+// A loaded decoder-only transformer (llama / mistral / qwen2) and its forward
+// pass over a batch of sequences at different positions.
+//
+// Weights stay in the memory-mapped file in their stored dtype; only norm
+// weights and biases are converted to f32 at load time.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "base/status.h"
+#include "base/thread_pool.h"
+#include "model/config.h"
+#include "model/gguf.h"
+#include "model/kv_cache.h"
+#include "model/safetensors.h"
+
+namespace tandem {
+
+struct LayerWeights {
+  std::vector<float> attn_norm;          // [hidden]
+  TensorView wq, wk, wv, wo;             // [q_dim, hidden], [kv_dim, hidden] x2, [hidden, q_dim]
+  std::vector<float> bq, bk, bv;         // qwen2 only: [q_dim], [kv_dim], [kv_dim]
+  std::vector<float> ffn_norm;           // [hidden]
+  TensorView w_gate, w_up, w_down;       // [ffn, hidden] x2, [hidden, ffn]
+};
+
+struct ModelWeights {
+  TensorView token_embd;  // [vocab, hidden]
+  std::vector<LayerWeights> layers;
+  std::vector<float> output_norm;  // [hidden]
+  TensorView output;               // [vocab, hidden] (token_embd when tied)
+};
+
+// One sequence's part of a forward batch.
+struct SeqChunk {
+  std::span<const int32_t> tokens;       // new tokens, at positions start_pos, start_pos + 1, ...
+  int32_t start_pos = 0;                 // positions before it are already in the KV cache
+  std::span<const int32_t> block_table;  // KV blocks covering [0, start_pos + tokens.size())
+  bool all_logits = false;               // logits for every token, else only for the last
+};
+
+// Reusable scratch memory for forward(); one per thread that calls forward.
+struct ForwardScratch {
+  std::vector<float> x, xn, q, k, v, att, ffn_gate, ffn_up, ffn_out, tmp, last;
+  std::vector<int32_t> pos;
+};
+
+class Model {
+ public:
+  // `path`: a Hugging Face model directory (config.json + *.safetensors) or a
+  // .gguf file. Errors name the file, the tensor and the problem.
+  static Result<std::unique_ptr<Model>> load(const std::string& path);
+
+  const ModelConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return weights_; }
+  // "gguf" or "safetensors"; weight dtype of the attention Q projection.
+  const std::string& format() const { return format_; }
+  DType weight_dtype() const { return weights_.layers[0].wq.dtype; }
+  // The GGUF file, when loaded from one (for its tokenizer metadata).
+  const GgufFile* gguf() const { return gguf_ ? &*gguf_ : nullptr; }
+  const std::string& path() const { return path_; }
+
+  // Runs the batch: writes each chunk's K/V into `cache` and returns logits,
+  // rows in chunk order: all tokens of a chunk when all_logits, else its last.
+  // logits: [n_rows, vocab]. Results for a chunk do not depend on the other
+  // chunks in the batch (bitwise).
+  Status forward(std::span<const SeqChunk> batch, KvCache& cache, std::vector<float>& logits,
+                 ForwardScratch& scratch, ThreadPool* pool) const;
+
+ private:
+  Model() = default;
+  Status load_weights_hf();
+  Status load_weights_gguf();
+
+  std::string path_;
+  std::string format_;
+  ModelConfig config_;
+  ModelWeights weights_;
+  std::optional<GgufFile> gguf_;
+  std::optional<SafetensorsSet> safetensors_;
+};
+
+}  // namespace tandem

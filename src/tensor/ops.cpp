@@ -1,0 +1,130 @@
+#include "tensor/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "base/check.h"
+#include "tensor/quant.h"
+
+namespace tandem::ops {
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  constexpr int kLanes = 16;
+  float acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) acc[l] += a[i + l] * b[i + l];
+  }
+  for (int l = 0; i < n; ++i, ++l) acc[l] += a[i] * b[i];
+  // Pairwise tree over lanes: fixed order.
+  for (int width = kLanes / 2; width > 0; width /= 2) {
+    for (int l = 0; l < width; ++l) acc[l] += acc[l + width];
+  }
+  return acc[0];
+}
+
+void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const float* bias, float* y,
+            ThreadPool* pool) {
+  TANDEM_CHECK(w.rank() == 2 && w.dim(1) == k, "matmul: weight shape " + w.shape_string() +
+                                                   " does not match input width " + std::to_string(k));
+  const int64_t m = w.dim(0);
+  const size_t row_bytes = dtype_row_bytes(w.dtype, k);
+  const uint8_t* wbase = static_cast<const uint8_t*>(w.data);
+  auto work = [&](size_t j0, size_t j1) {
+    thread_local std::vector<float> wrow;
+    const float* wr = nullptr;
+    for (size_t j = j0; j < j1; ++j) {
+      const void* src = wbase + j * row_bytes;
+      if (w.dtype == DType::kF32) {
+        wr = static_cast<const float*>(src);
+      } else {
+        wrow.resize(static_cast<size_t>(k));
+        TANDEM_CHECK(dequantize_row(w.dtype, src, wrow.data(), k), "matmul: unsupported weight dtype");
+        wr = wrow.data();
+      }
+      const float b = bias != nullptr ? bias[j] : 0.0f;
+      for (int64_t i = 0; i < n; ++i) y[i * m + static_cast<int64_t>(j)] = dot_f32(x + i * k, wr, k) + b;
+    }
+  };
+  if (pool != nullptr) {
+    pool->parallel_for(static_cast<size_t>(m), 16, work);
+  } else {
+    work(0, static_cast<size_t>(m));
+  }
+}
+
+void rmsnorm(const float* x, const float* weight, int64_t n_rows, int64_t dim, float eps, float* y) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* xr = x + r * dim;
+    float* yr = y + r * dim;
+    const float ss = dot_f32(xr, xr, dim);
+    const float scale = 1.0f / std::sqrt(ss / static_cast<float>(dim) + eps);
+    for (int64_t i = 0; i < dim; ++i) yr[i] = (xr[i] * scale) * weight[i];
+  }
+}
+
+RopeTable make_rope_table(int head_dim, float theta, RopeStyle style) {
+  TANDEM_CHECK(head_dim > 0 && head_dim % 2 == 0 && head_dim <= 512, "rope: bad head_dim");
+  RopeTable t;
+  t.head_dim = head_dim;
+  t.style = style;
+  for (int i = 0; i < head_dim / 2; ++i) {
+    // As PyTorch references compute it: f32 exponent, f32 power.
+    const float expo = static_cast<float>(2 * i) / static_cast<float>(head_dim);
+    t.inv_freq[i] = 1.0f / std::pow(theta, expo);
+  }
+  return t;
+}
+
+void rope(float* x, const int32_t* pos, int64_t n_tokens, int n_heads, const RopeTable& table) {
+  const int d = table.head_dim;
+  const int half = d / 2;
+  float cs[256], sn[256];
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const float p = static_cast<float>(pos[t]);
+    for (int i = 0; i < half; ++i) {
+      const float angle = p * table.inv_freq[i];
+      cs[i] = std::cos(angle);
+      sn[i] = std::sin(angle);
+    }
+    for (int h = 0; h < n_heads; ++h) {
+      float* v = x + (t * n_heads + h) * d;
+      for (int i = 0; i < half; ++i) {
+        const int a = table.style == RopeStyle::kNeox ? i : 2 * i;
+        const int b = table.style == RopeStyle::kNeox ? i + half : 2 * i + 1;
+        const float x0 = v[a], x1 = v[b];
+        v[a] = x0 * cs[i] - x1 * sn[i];
+        v[b] = x1 * cs[i] + x0 * sn[i];
+      }
+    }
+  }
+}
+
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = (g / (1.0f + std::exp(-g))) * up[i];
+  }
+}
+
+void softmax(float* x, int64_t n) {
+  if (n <= 0) return;
+  float mx = x[0];
+  for (int64_t i = 1; i < n; ++i) mx = std::max(mx, x[i]);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void embedding_row(const TensorView& w, int64_t index, float* out) {
+  const int64_t dim = w.dim(1);
+  const uint8_t* src = static_cast<const uint8_t*>(w.data) + index * dtype_row_bytes(w.dtype, dim);
+  TANDEM_CHECK(dequantize_row(w.dtype, src, out, dim), "embedding: unsupported dtype");
+}
+
+}  // namespace tandem::ops

@@ -1,0 +1,54 @@
+// CPU ops of the forward pass. All of them are batch-invariant: the value of
+// an output element depends only on its own input row (and the weights),
+// never on how many rows are processed together or where a row sits in the
+// batch. Reductions run in a fixed order that depends only on their length.
+//
+// Activations are f32, row-major. Weights are TensorViews of any dtype that
+// dequantize_row supports.
+#pragma once
+
+#include <cstdint>
+
+#include "base/thread_pool.h"
+#include "tensor/tensor.h"
+
+namespace tandem::ops {
+
+// Dot product with a fixed 16-lane accumulation order.
+float dot_f32(const float* a, const float* b, int64_t n);
+
+// y[i, j] = sum_k x[i, k] * w[j, k] (+ bias[j])  for i < n, j < m.
+// x: [n, k]; w: [m, k] any weight dtype; bias: [m] f32 or null; y: [n, m].
+// Each weight row is read (and dequantized) once per call, whatever n.
+void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const float* bias, float* y,
+            ThreadPool* pool);
+
+// y[i] = x[i] / sqrt(mean(x[i]^2) + eps) * weight, rows of length dim.
+void rmsnorm(const float* x, const float* weight, int64_t n_rows, int64_t dim, float eps, float* y);
+
+enum class RopeStyle {
+  kNeox,         // rotate half: pairs (i, i + d/2)  -- Hugging Face Llama / Qwen2
+  kInterleaved,  // adjacent pairs (2i, 2i + 1)       -- GGUF llama (permuted Q/K)
+};
+
+// Precomputed inverse frequencies for RoPE: inv_freq[i] = theta^(-2i/d).
+struct RopeTable {
+  int head_dim = 0;
+  RopeStyle style = RopeStyle::kNeox;
+  float inv_freq[256] = {};  // head_dim / 2 entries
+};
+RopeTable make_rope_table(int head_dim, float theta, RopeStyle style);
+
+// Rotates x: [n_tokens, n_heads, head_dim] in place; pos[t] is token t's position.
+void rope(float* x, const int32_t* pos, int64_t n_tokens, int n_heads, const RopeTable& table);
+
+// out[i] = silu(gate[i]) * up[i]
+void silu_mul(const float* gate, const float* up, float* out, int64_t n);
+
+// In-place numerically stable softmax of x[0..n).
+void softmax(float* x, int64_t n);
+
+// out[j] = row `index` of embedding table w: [vocab, dim], dequantized.
+void embedding_row(const TensorView& w, int64_t index, float* out);
+
+}  // namespace tandem::ops

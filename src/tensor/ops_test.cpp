@@ -1,0 +1,160 @@
+#include "tensor/ops.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "tensor/quant.h"
+
+namespace tandem {
+namespace {
+
+std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+struct QuantWeight {
+  std::vector<uint8_t> bytes;
+  TensorView view;
+};
+
+QuantWeight make_weight(DType t, const std::vector<float>& w, int64_t m, int64_t k) {
+  QuantWeight q;
+  const size_t rb = dtype_row_bytes(t, k);
+  q.bytes.resize(rb * static_cast<size_t>(m));
+  for (int64_t r = 0; r < m; ++r) EXPECT_TRUE(quantize_row(t, w.data() + r * k, q.bytes.data() + r * rb, k));
+  q.view.data = q.bytes.data();
+  q.view.dtype = t;
+  q.view.shape = {m, k};
+  q.view.nbytes = q.bytes.size();
+  return q;
+}
+
+TEST(QuantTest, Q8_0MatchesLlamaCppDefinition) {
+  std::vector<float> x = randn(64, 1);
+  BlockQ8_0 b[2];
+  ASSERT_TRUE(quantize_row(DType::kQ8_0, x.data(), b, 64));
+  std::vector<float> y(64);
+  ASSERT_TRUE(dequantize_row(DType::kQ8_0, b, y.data(), 64));
+  for (int blk = 0; blk < 2; ++blk) {
+    float amax = 0;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[blk * 32 + j]));
+    EXPECT_EQ(b[blk].d, f32_to_f16(amax / 127.0f));
+    const float d = f16_to_f32(b[blk].d);
+    for (int j = 0; j < 32; ++j) EXPECT_NEAR(y[blk * 32 + j], x[blk * 32 + j], d * 0.5f + 1e-3f * amax);
+  }
+}
+
+TEST(QuantTest, Q4_0RoundTripWithinHalfStep) {
+  std::vector<float> x = randn(128, 2);
+  std::vector<uint8_t> q(dtype_row_bytes(DType::kQ4_0, 128));
+  ASSERT_TRUE(quantize_row(DType::kQ4_0, x.data(), q.data(), 128));
+  std::vector<float> y(128);
+  ASSERT_TRUE(dequantize_row(DType::kQ4_0, q.data(), y.data(), 128));
+  const BlockQ4_0* b = reinterpret_cast<const BlockQ4_0*>(q.data());
+  for (int i = 0; i < 128; ++i) {
+    const float d = std::fabs(f16_to_f32(b[i / 32].d));
+    EXPECT_LE(std::fabs(y[i] - x[i]), d * 0.5f + 1e-3f) << i;
+  }
+  // Layout: element j is the low nibble of qs[j], element j+16 the high one.
+  BlockQ4_0 blk{};
+  blk.d = f32_to_f16(1.0f);
+  blk.qs[0] = 0x9F;  // low 15 -> 7, high 9 -> 1
+  float out[32];
+  ASSERT_TRUE(dequantize_row(DType::kQ4_0, &blk, out, 32));
+  EXPECT_EQ(out[0], 7.0f);
+  EXPECT_EQ(out[16], 1.0f);
+  EXPECT_EQ(out[1], -8.0f);
+}
+
+TEST(OpsTest, MatmulMatchesDoubleReference) {
+  const int64_t n = 5, k = 96, m = 33;
+  std::vector<float> x = randn(static_cast<size_t>(n * k), 3);
+  std::vector<float> w = randn(static_cast<size_t>(m * k), 4, 0.1f);
+  std::vector<float> bias = randn(static_cast<size_t>(m), 5);
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+    QuantWeight q = make_weight(t, w, m, k);
+    // Reference on the dequantized weights: the kernel must be exact up to f32 rounding.
+    std::vector<float> wd(static_cast<size_t>(m * k));
+    for (int64_t r = 0; r < m; ++r)
+      ASSERT_TRUE(dequantize_row(t, q.bytes.data() + r * dtype_row_bytes(t, k), wd.data() + r * k, k));
+    std::vector<float> y(static_cast<size_t>(n * m));
+    ThreadPool pool(3);
+    ops::matmul(x.data(), n, k, q.view, bias.data(), y.data(), &pool);
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t j = 0; j < m; ++j) {
+        double ref = bias[static_cast<size_t>(j)], mag = 0;
+        for (int64_t c = 0; c < k; ++c) {
+          ref += double(x[static_cast<size_t>(i * k + c)]) * wd[static_cast<size_t>(j * k + c)];
+          mag += std::fabs(double(x[static_cast<size_t>(i * k + c)]) * wd[static_cast<size_t>(j * k + c)]);
+        }
+        EXPECT_NEAR(y[static_cast<size_t>(i * m + j)], ref, 1e-6 * (mag + 1)) << dtype_name(t);
+      }
+    }
+  }
+}
+
+TEST(OpsTest, MatmulIsBatchInvariant) {
+  const int64_t k = 160, m = 70;
+  std::vector<float> x = randn(static_cast<size_t>(9 * k), 6);
+  std::vector<float> w = randn(static_cast<size_t>(m * k), 7, 0.1f);
+  for (DType t : {DType::kF32, DType::kF16, DType::kQ8_0, DType::kQ4_0}) {
+    QuantWeight q = make_weight(t, w, m, k);
+    ThreadPool pool(2);
+    std::vector<float> all(static_cast<size_t>(9 * m));
+    ops::matmul(x.data(), 9, k, q.view, nullptr, all.data(), &pool);
+    for (int64_t i = 0; i < 9; ++i) {
+      std::vector<float> one(static_cast<size_t>(m));
+      ops::matmul(x.data() + i * k, 1, k, q.view, nullptr, one.data(), nullptr);
+      EXPECT_EQ(0, std::memcmp(one.data(), all.data() + i * m, one.size() * sizeof(float)))
+          << "row " << i << " dtype " << dtype_name(t);
+    }
+  }
+}
+
+TEST(OpsTest, RmsNormAndSoftmax) {
+  std::vector<float> x{1, 2, 3, 4}, w{1, 1, 2, 0.5f}, y(4);
+  ops::rmsnorm(x.data(), w.data(), 1, 4, 0.0f, y.data());
+  const float rms = std::sqrt((1 + 4 + 9 + 16) / 4.0f);
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(y[i], x[i] / rms * w[i], 1e-6);
+  std::vector<float> s{1000, 1001, 1002};
+  ops::softmax(s.data(), 3);
+  EXPECT_NEAR(s[0] + s[1] + s[2], 1.0, 1e-6);
+  EXPECT_NEAR(s[2] / s[1], std::exp(1.0), 1e-4);
+}
+
+TEST(OpsTest, RopeStylesAgreeUnderThePermutation) {
+  // Interleaved rope on permuted dims equals neox rope on the original dims,
+  // which is why GGUF llama files store Q/K permuted.
+  const int hd = 16, half = 8;
+  std::vector<float> v = randn(hd, 8);
+  std::vector<float> perm(hd);
+  for (int i = 0; i < half; ++i) {
+    perm[2 * i] = v[i];
+    perm[2 * i + 1] = v[i + half];
+  }
+  const int32_t pos = 37;
+  auto neox = ops::make_rope_table(hd, 10000.0f, ops::RopeStyle::kNeox);
+  auto inter = ops::make_rope_table(hd, 10000.0f, ops::RopeStyle::kInterleaved);
+  ops::rope(v.data(), &pos, 1, 1, neox);
+  ops::rope(perm.data(), &pos, 1, 1, inter);
+  for (int i = 0; i < half; ++i) {
+    EXPECT_FLOAT_EQ(perm[2 * i], v[i]);
+    EXPECT_FLOAT_EQ(perm[2 * i + 1], v[i + half]);
+  }
+  // Position 0 is the identity.
+  std::vector<float> z = randn(hd, 9), z0 = z;
+  const int32_t p0 = 0;
+  ops::rope(z.data(), &p0, 1, 1, neox);
+  EXPECT_EQ(z, z0);
+}
+
+}  // namespace
+}  // namespace tandem
