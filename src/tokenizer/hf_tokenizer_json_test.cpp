@@ -166,6 +166,27 @@ TEST_P(HfGoldenTest, InvalidUtf8RoundTrips) {
   }
 }
 
+TEST_P(HfGoldenTest, RandomBytesRoundTrip) {
+  // Seeded random mixes of valid characters, invalid bytes and whitespace.
+  const std::vector<std::string> atoms = {
+      "a", "Z", " ", "  ", "\n", "\t", "'s", "9", "123", ".", "\xC3\xA9", "e\xCC\x81",
+      "\xE4\xBD\xA0", "\xF0\x9F\x98\x80", "\xE2\x80\x8D", "\xFF", "\x80", "\xC3", "\xE2\x96",
+      "\xF0\x9F", "\xED\xA0\x80", "\xC0\xAF", "\x00"};
+  uint64_t state = 42;
+  auto next = [&] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<uint32_t>(state >> 33);
+  };
+  for (int iter = 0; iter < 500; ++iter) {
+    std::string s;
+    const uint32_t n = next() % 24;
+    for (uint32_t i = 0; i < n; ++i) s += atoms[next() % atoms.size()];
+    const std::vector<int32_t> ids = tok_->encode(s, kGoldenOptions);
+    const std::string expected = tok_->vocab().normalize_nfc ? unicode::nfc(s) : s;
+    ASSERT_EQ(tok_->decode(ids, false), expected) << escaped(unicode::sanitize_utf8(s));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Vocabularies, HfGoldenTest,
                          ::testing::Values("llama2", "llama3", "qwen3"),
                          [](const auto& info) { return info.param; });
