@@ -6,7 +6,9 @@ namespace tandem {
 namespace {
 
 std::string_view trim(std::string_view s) {
-  const auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; };
+  const auto ws = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+  };
   while (!s.empty() && ws(s.front())) s.remove_prefix(1);
   while (!s.empty() && ws(s.back())) s.remove_suffix(1);
   return s;
@@ -58,9 +60,12 @@ ChatTemplate detect_chat_template(const VocabData& vocab) {
 
 std::string_view chat_template_name(ChatTemplate kind) {
   switch (kind) {
-    case ChatTemplate::kChatML: return "chatml";
-    case ChatTemplate::kLlama3: return "llama3";
-    case ChatTemplate::kPlain: return "plain";
+    case ChatTemplate::kChatML:
+      return "chatml";
+    case ChatTemplate::kLlama3:
+      return "llama3";
+    case ChatTemplate::kPlain:
+      return "plain";
   }
   return "plain";
 }

@@ -40,7 +40,8 @@ Status read_normalizer(const json& n, Pipeline* p) {
   const std::string type = type_of(n);
   if (type == "Sequence") {
     auto it = n.find("normalizers");
-    if (it == n.end() || !it->is_array()) return data_loss("normalizer Sequence without normalizers");
+    if (it == n.end() || !it->is_array())
+      return data_loss("normalizer Sequence without normalizers");
     for (const json& sub : *it) TANDEM_RETURN_IF_ERROR(read_normalizer(sub, p));
     return ok_status();
   }
@@ -83,7 +84,8 @@ Status read_pre_tokenizer(const json& t, Pipeline* p) {
     if (bool_or(t, "add_prefix_space", false)) p->prepend_space = true;
     if (bool_or(t, "use_regex", true)) {
       if (!p->split_regex.empty()) {
-        return unimplemented("pre_tokenizer Split followed by ByteLevel(use_regex) is not supported");
+        return unimplemented(
+            "pre_tokenizer Split followed by ByteLevel(use_regex) is not supported");
       }
     }
     return ok_status();
@@ -110,8 +112,10 @@ Status read_pre_tokenizer(const json& t, Pipeline* p) {
     p->spm_style = true;
     // Newer files: prepend_scheme ("always", "first", "never"); older: add_prefix_space.
     const std::string scheme = t.value("prepend_scheme", std::string());
-    if (!scheme.empty()) p->prepend_space = scheme != "never";
-    else p->prepend_space = bool_or(t, "add_prefix_space", true);
+    if (!scheme.empty())
+      p->prepend_space = scheme != "never";
+    else
+      p->prepend_space = bool_or(t, "add_prefix_space", true);
     return ok_status();
   }
   return unimplemented("pre_tokenizer '" + type + "' is not supported");
@@ -165,8 +169,10 @@ Result<VocabData> parse(const json& j, const std::optional<std::string>& config_
       v.pre = "gpt2";
     } else {
       v.pre_regex = p.split_regex;
-      if (p.split_regex == kLlama3Regex) v.pre = "llama-bpe";
-      else if (p.split_regex == kQwen2Regex) v.pre = "qwen2";
+      if (p.split_regex == kLlama3Regex)
+        v.pre = "llama-bpe";
+      else if (p.split_regex == kQwen2Regex)
+        v.pre = "qwen2";
     }
   } else {
     return unimplemented(
@@ -190,7 +196,8 @@ Result<VocabData> parse(const json& j, const std::optional<std::string>& config_
     max_id = std::max<int64_t>(max_id, a["id"].get<int64_t>());
   }
   if (max_id < 0) return data_loss("the vocabulary is empty");
-  if (max_id >= (int64_t{1} << 24)) return data_loss("token id " + std::to_string(max_id) + " is too large");
+  if (max_id >= (int64_t{1} << 24))
+    return data_loss("token id " + std::to_string(max_id) + " is too large");
   const auto n = static_cast<size_t>(max_id + 1);
   v.tokens.assign(n, std::string());
   v.token_types.assign(n, kTokenUnused);  // ids no entry names

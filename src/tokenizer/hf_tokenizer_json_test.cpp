@@ -89,8 +89,8 @@ TEST_P(HfGoldenTest, EncodeMatchesEveryGoldenCase) {
     const std::vector<int32_t> got = tok_->encode(c.text, kGoldenOptions);
     if (got != c.ids) {
       if (++failures <= 10) {
-        ADD_FAILURE() << GetParam() << ": " << escaped(c.text) << "\n  expected "
-                      << ids_str(c.ids) << "\n  got      " << ids_str(got);
+        ADD_FAILURE() << GetParam() << ": " << escaped(c.text) << "\n  expected " << ids_str(c.ids)
+                      << "\n  got      " << ids_str(got);
       }
     }
   }
@@ -136,14 +136,15 @@ TEST_P(HfGoldenTest, InvalidUtf8RoundTrips) {
   // tokenizer must keep the bytes (byte fallback / byte-level).
   const std::vector<std::string> inputs = {
       std::string("\xFF"),
-      std::string("abc\xFF\xFE" "def"),
-      std::string("\xC3"),                      // truncated 2-byte sequence
-      std::string("caf\xC3"),                   // truncated at the end
-      std::string("\xE2\x82"),                  // truncated 3-byte sequence
-      std::string("\xF0\x9F\x98"),              // truncated emoji
-      std::string("\xED\xA0\x80"),              // encoded surrogate
-      std::string("\xC0\xAF"),                  // overlong '/'
-      std::string("\x80\x80 hello \xBF"),       // stray continuation bytes
+      std::string("abc\xFF\xFE"
+                  "def"),
+      std::string("\xC3"),                 // truncated 2-byte sequence
+      std::string("caf\xC3"),              // truncated at the end
+      std::string("\xE2\x82"),             // truncated 3-byte sequence
+      std::string("\xF0\x9F\x98"),         // truncated emoji
+      std::string("\xED\xA0\x80"),         // encoded surrogate
+      std::string("\xC0\xAF"),             // overlong '/'
+      std::string("\x80\x80 hello \xBF"),  // stray continuation bytes
       std::string("ok \xF8\x88\x80\x80\x80 5-byte form"),
       std::string("mixed \xE4\xBD\xA0\xE5\xA5 half of \xE5\xA5\xBD"),
   };
@@ -168,10 +169,29 @@ TEST_P(HfGoldenTest, InvalidUtf8RoundTrips) {
 
 TEST_P(HfGoldenTest, RandomBytesRoundTrip) {
   // Seeded random mixes of valid characters, invalid bytes and whitespace.
-  const std::vector<std::string> atoms = {
-      "a", "Z", " ", "  ", "\n", "\t", "'s", "9", "123", ".", "\xC3\xA9", "e\xCC\x81",
-      "\xE4\xBD\xA0", "\xF0\x9F\x98\x80", "\xE2\x80\x8D", "\xFF", "\x80", "\xC3", "\xE2\x96",
-      "\xF0\x9F", "\xED\xA0\x80", "\xC0\xAF", "\x00"};
+  const std::vector<std::string> atoms = {"a",
+                                          "Z",
+                                          " ",
+                                          "  ",
+                                          "\n",
+                                          "\t",
+                                          "'s",
+                                          "9",
+                                          "123",
+                                          ".",
+                                          "\xC3\xA9",
+                                          "e\xCC\x81",
+                                          "\xE4\xBD\xA0",
+                                          "\xF0\x9F\x98\x80",
+                                          "\xE2\x80\x8D",
+                                          "\xFF",
+                                          "\x80",
+                                          "\xC3",
+                                          "\xE2\x96",
+                                          "\xF0\x9F",
+                                          "\xED\xA0\x80",
+                                          "\xC0\xAF",
+                                          "\x00"};
   uint64_t state = 42;
   auto next = [&] {
     state = state * 6364136223846793005ull + 1442695040888963407ull;
@@ -187,8 +207,7 @@ TEST_P(HfGoldenTest, RandomBytesRoundTrip) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Vocabularies, HfGoldenTest,
-                         ::testing::Values("llama2", "llama3", "qwen3"),
+INSTANTIATE_TEST_SUITE_P(Vocabularies, HfGoldenTest, ::testing::Values("llama2", "llama3", "qwen3"),
                          [](const auto& info) { return info.param; });
 
 class HfVocabTest : public ::testing::Test {
@@ -217,8 +236,7 @@ TEST_F(HfVocabTest, Llama2LoadsAsSentencePiece) {
   const auto ids = t->encode("<s>", {.add_bos = false});
   EXPECT_EQ(std::count(ids.begin(), ids.end(), 1), 0);
   EXPECT_EQ(t->decode(ids), "<s>");
-  EXPECT_EQ(t->encode("<s>", {.add_bos = false, .parse_special = true}),
-            (std::vector<int32_t>{1}));
+  EXPECT_EQ(t->encode("<s>", {.add_bos = false, .parse_special = true}), (std::vector<int32_t>{1}));
 }
 
 TEST_F(HfVocabTest, Llama3SpecialTokens) {
@@ -279,7 +297,10 @@ TEST_F(HfVocabTest, StreamingHoldsSplitCharacters) {
   if (t == nullptr) GTEST_SKIP() << "tools/node_modules missing";
   // U+1F980 (crab) is not a piece of this vocabulary: byte fallback gives
   // <0xF0><0x9F><0xA6><0x80>.
-  const auto ids = t->encode("a\xF0\x9F\xA6\x80" "b", {.add_bos = false});
+  const auto ids = t->encode(
+      "a\xF0\x9F\xA6\x80"
+      "b",
+      {.add_bos = false});
   ASSERT_EQ(ids.size(), 6u) << ids_str(ids);
   StreamDecoder sd(*t);
   EXPECT_EQ(sd.push(ids[0]), "a");  // "▁a": the dummy-prefix space is dropped
@@ -335,8 +356,8 @@ TEST(HfTokenizerJsonTest, MalformedJsonIsDataLoss) {
 }
 
 TEST(HfTokenizerJsonTest, UnsupportedModelIsUnimplemented) {
-  auto v = parse_hf_tokenizer_json(
-      R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}})", std::nullopt, "t.json");
+  auto v = parse_hf_tokenizer_json(R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}})",
+                                   std::nullopt, "t.json");
   ASSERT_FALSE(v.ok());
   EXPECT_EQ(v.status().code(), StatusCode::kUnimplemented);
 }
@@ -355,9 +376,8 @@ TEST(HfTokenizerJsonTest, SmallByteLevelFileWithPairMerges) {
        {{"type", "BPE"},
         {"vocab", vocab},
         {"merges", nlohmann::json::array({{"h", "e"}, {"he", "y"}})}}},
-      {"added_tokens", nlohmann::json::array({{{"id", 258},
-                                               {"content", "<|end|>"},
-                                               {"special", true}}})},
+      {"added_tokens",
+       nlohmann::json::array({{{"id", 258}, {"content", "<|end|>"}, {"special", true}}})},
       {"normalizer", nullptr},
       {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}}},
   };

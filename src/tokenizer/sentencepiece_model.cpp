@@ -61,14 +61,18 @@ class WireReader {
     std::string_view s;
     uint32_t f = 0;
     switch (wire) {
-      case kVarint: return varint(&v);
+      case kVarint:
+        return varint(&v);
       case kFixed64:
         if (data_.size() - pos_ < 8) return fail("truncated fixed64");
         pos_ += 8;
         return true;
-      case kLen: return bytes(&s);
-      case kFixed32: return fixed32(&f);
-      default: return fail("unsupported wire type " + std::to_string(wire));
+      case kLen:
+        return bytes(&s);
+      case kFixed32:
+        return fixed32(&f);
+      default:
+        return fail("unsupported wire type " + std::to_string(wire));
     }
   }
 
@@ -134,10 +138,17 @@ bool parse_piece(std::string_view msg, VocabData* v, std::string* err) {
   while (r.next(&field, &wire)) {
     bool ok;
     switch (field) {
-      case 1: ok = r.read_bytes(wire, &piece); break;
-      case 2: ok = r.read_float(wire, &score); break;
-      case 3: ok = r.read_int32(wire, &type); break;
-      default: ok = r.skip(wire);
+      case 1:
+        ok = r.read_bytes(wire, &piece);
+        break;
+      case 2:
+        ok = r.read_float(wire, &score);
+        break;
+      case 3:
+        ok = r.read_int32(wire, &type);
+        break;
+      default:
+        ok = r.skip(wire);
     }
     if (!ok) break;
   }
@@ -146,7 +157,8 @@ bool parse_piece(std::string_view msg, VocabData* v, std::string* err) {
     return false;
   }
   if (type < 1 || type > 6) {
-    *err = "piece " + std::to_string(v->tokens.size()) + " has unknown type " + std::to_string(type);
+    *err =
+        "piece " + std::to_string(v->tokens.size()) + " has unknown type " + std::to_string(type);
     return false;
   }
   v->tokens.emplace_back(piece);
@@ -161,14 +173,29 @@ bool parse_trainer(std::string_view msg, TrainerSpec* t, std::string* err) {
   while (r.next(&field, &wire)) {
     bool ok;
     switch (field) {
-      case 3: ok = r.read_int32(wire, &t->model_type); break;
-      case 24: ok = r.read_bool(wire, &t->treat_whitespace_as_suffix); break;
-      case 35: ok = r.read_bool(wire, &t->byte_fallback); break;
-      case 40: ok = r.read_int32(wire, &t->unk_id); break;
-      case 41: ok = r.read_int32(wire, &t->bos_id); break;
-      case 42: ok = r.read_int32(wire, &t->eos_id); break;
-      case 43: ok = r.read_int32(wire, &t->pad_id); break;
-      default: ok = r.skip(wire);
+      case 3:
+        ok = r.read_int32(wire, &t->model_type);
+        break;
+      case 24:
+        ok = r.read_bool(wire, &t->treat_whitespace_as_suffix);
+        break;
+      case 35:
+        ok = r.read_bool(wire, &t->byte_fallback);
+        break;
+      case 40:
+        ok = r.read_int32(wire, &t->unk_id);
+        break;
+      case 41:
+        ok = r.read_int32(wire, &t->bos_id);
+        break;
+      case 42:
+        ok = r.read_int32(wire, &t->eos_id);
+        break;
+      case 43:
+        ok = r.read_int32(wire, &t->pad_id);
+        break;
+      default:
+        ok = r.skip(wire);
     }
     if (!ok) break;
   }
@@ -191,10 +218,17 @@ bool parse_normalizer(std::string_view msg, NormalizerSpec* n, std::string* err)
         ok = r.read_bytes(wire, &s);
         n->has_charsmap = !s.empty();
         break;
-      case 3: ok = r.read_bool(wire, &n->add_dummy_prefix); break;
-      case 4: ok = r.read_bool(wire, &n->remove_extra_whitespaces); break;
-      case 5: ok = r.read_bool(wire, &n->escape_whitespaces); break;
-      default: ok = r.skip(wire);
+      case 3:
+        ok = r.read_bool(wire, &n->add_dummy_prefix);
+        break;
+      case 4:
+        ok = r.read_bool(wire, &n->remove_extra_whitespaces);
+        break;
+      case 5:
+        ok = r.read_bool(wire, &n->escape_whitespaces);
+        break;
+      default:
+        ok = r.skip(wire);
     }
     if (!ok) break;
   }
@@ -225,7 +259,8 @@ Result<VocabData> parse_sentencepiece_model(std::string_view data, const std::st
       case 3:  // NormalizerSpec
         if (r.read_bytes(wire, &msg)) parse_normalizer(msg, &norm, &err);
         break;
-      default: r.skip(wire);
+      default:
+        r.skip(wire);
     }
   }
   if (err.empty() && !r.error().empty()) err = r.error();

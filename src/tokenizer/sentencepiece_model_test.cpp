@@ -92,7 +92,9 @@ std::string model(int model_type = 2, std::string_view norm_name = "identity",
       .bytes_field(1, piece("<0x41>", 0, 6))
       .bytes_field(1, piece("\xE2\x96\x81", -1, 1))
       .bytes_field(1, piece("b", -2, 1))
-      .bytes_field(1, piece("\xE2\x96\x81" "b", -3, 1))
+      .bytes_field(1, piece("\xE2\x96\x81"
+                            "b",
+                            -3, 1))
       .bytes_field(1, piece("<sep>", 0, 4))
       .bytes_field(2, trainer(model_type, true, -1))
       .bytes_field(3, normalizer(norm_name, true, false, charsmap))
@@ -104,8 +106,11 @@ TEST(SentencePieceModelTest, ParsesHandcraftedModelProto) {
   auto v = parse_sentencepiece_model(model(), "hand.model");
   ASSERT_TRUE(v.ok()) << v.status().to_string();
   EXPECT_EQ(v->model, "llama");
-  EXPECT_EQ(v->tokens, (std::vector<std::string>{"<unk>", "<s>", "</s>", "<0x41>", "\xE2\x96\x81",
-                                                 "b", "\xE2\x96\x81" "b", "<sep>"}));
+  EXPECT_EQ(v->tokens,
+            (std::vector<std::string>{"<unk>", "<s>", "</s>", "<0x41>", "\xE2\x96\x81", "b",
+                                      "\xE2\x96\x81"
+                                      "b",
+                                      "<sep>"}));
   EXPECT_EQ(v->scores, (std::vector<float>{0, 0, 0, 0, -1, -2, -3, 0}));
   EXPECT_EQ(v->token_types, (std::vector<int32_t>{2, 3, 3, 6, 1, 1, 1, 4}));
   EXPECT_EQ(v->unk_id, 0);
@@ -134,19 +139,19 @@ TEST(SentencePieceModelTest, DefaultsWhenFieldsAreAbsent) {
   EXPECT_EQ(v->bos_id, 1);
   EXPECT_EQ(v->eos_id, 2);
   EXPECT_EQ(v->pad_id, -1);
-  EXPECT_EQ(v->add_space_prefix, true);       // add_dummy_prefix defaults to true
+  EXPECT_EQ(v->add_space_prefix, true);      // add_dummy_prefix defaults to true
   EXPECT_TRUE(v->remove_extra_whitespaces);  // and so does remove_extra_whitespaces
 }
 
 TEST(SentencePieceModelTest, MalformedIsDataLossNamingTheFile) {
   const std::string good = model();
   const std::vector<std::string> bad = {
-      "",                                   // no pieces
-      good.substr(0, good.size() / 2),      // truncated mid-field
-      std::string("\x0A\xFF\xFF\xFF\xFF\x0F", 6),  // length beyond the end
-      std::string("\x0A\x03\x15\x00\x00", 5),      // piece: truncated float
-      std::string("\x0B", 1),                      // wire type 3 (groups)
-      std::string(12, '\xFF'),                     // endless varint
+      "",                                                    // no pieces
+      good.substr(0, good.size() / 2),                       // truncated mid-field
+      std::string("\x0A\xFF\xFF\xFF\xFF\x0F", 6),            // length beyond the end
+      std::string("\x0A\x03\x15\x00\x00", 5),                // piece: truncated float
+      std::string("\x0B", 1),                                // wire type 3 (groups)
+      std::string(12, '\xFF'),                               // endless varint
       ProtoWriter().bytes_field(1, piece("a", 0, 9)).str(),  // unknown piece type
       ProtoWriter().bytes_field(1, piece("a", 0, 1)).str(),  // no trainer_spec
   };

@@ -51,10 +51,14 @@ int parse_byte_token(std::string_view t) {
   int v = 0;
   for (char c : t.substr(3, 2)) {
     v <<= 4;
-    if (c >= '0' && c <= '9') v |= c - '0';
-    else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-    else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-    else return -1;
+    if (c >= '0' && c <= '9')
+      v |= c - '0';
+    else if (c >= 'A' && c <= 'F')
+      v |= c - 'A' + 10;
+    else if (c >= 'a' && c <= 'f')
+      v |= c - 'a' + 10;
+    else
+      return -1;
   }
   return v;
 }
@@ -95,13 +99,13 @@ struct Tokenizer::Impl {
   VocabData v;
   bool spm = false;
   bool add_space_prefix = false;
-  bool use_ranks = false;      // llama: merge ranks instead of scores
+  bool use_ranks = false;  // llama: merge ranks instead of scores
   // llama: no piece has U+2581 after another character, so no merge can cross
   // the start of a word and each word can be merged on its own (same result,
   // smaller heaps). True for SentencePiece's default split_by_whitespace.
   bool split_words = false;
-  bool ignore_merges = false;  // gpt2
-  std::vector<int32_t> types;  // [n_vocab]
+  bool ignore_merges = false;      // gpt2
+  std::vector<int32_t> types;      // [n_vocab]
   std::vector<std::string> bytes;  // [n_vocab] what each token decodes to
   StringMap<int32_t> token_to_id;  // every token
   // llama: pieces a merge may produce or a symbol may be (normal, user-defined,
@@ -125,7 +129,8 @@ struct Tokenizer::Impl {
   void split_added(std::string_view text, bool parse_special, std::vector<Fragment>* out) const;
   void encode_spm(std::string_view text, std::vector<int32_t>* out) const;
   void emit_spm_symbol(std::string_view piece,
-                       const std::unordered_map<std::string_view, std::pair<std::string_view, std::string_view>>& rev,
+                       const std::unordered_map<std::string_view,
+                                                std::pair<std::string_view, std::string_view>>& rev,
                        std::vector<int32_t>* out) const;
   void encode_gpt2(std::string_view text, std::vector<int32_t>* out) const;
   void bpe_piece(std::string_view piece, std::vector<int32_t>* out) const;
@@ -159,8 +164,8 @@ Status Tokenizer::Impl::init() {
     return invalid_argument("token_types has " + std::to_string(v.token_types.size()) +
                             " entries for " + std::to_string(n) + " tokens");
   }
-  for (auto [name, id] : {std::pair{"bos", v.bos_id}, {"eos", v.eos_id}, {"unk", v.unk_id},
-                          {"pad", v.pad_id}}) {
+  for (auto [name, id] :
+       {std::pair{"bos", v.bos_id}, {"eos", v.eos_id}, {"unk", v.unk_id}, {"pad", v.pad_id}}) {
     if (id < -1 || id >= static_cast<int32_t>(n)) {
       return invalid_argument(std::string(name) + "_id " + std::to_string(id) +
                               " is outside the vocabulary of " + std::to_string(n) + " tokens");
@@ -213,8 +218,10 @@ Status Tokenizer::Impl::init() {
         uint32_t cp;
         const size_t len = unicode::decode_utf8(t, k, &cp);
         const int b = cp == unicode::kInvalidCodePoint ? -1 : unicode::unicode_to_byte(cp);
-        if (b >= 0) out.push_back(static_cast<char>(b));
-        else out.append(t, k, len);  // not a byte-level character: keep as is
+        if (b >= 0)
+          out.push_back(static_cast<char>(b));
+        else
+          out.append(t, k, len);  // not a byte-level character: keep as is
         k += len;
       }
       bytes[i] = std::move(out);
@@ -229,8 +236,10 @@ Status Tokenizer::Impl::init() {
       if (t.empty()) continue;
       if (type == kTokenNormal || type == kTokenUserDefined || type == kTokenUnused) {
         piece_to_id.emplace(t, static_cast<int32_t>(i));
-        for (size_t p = t.find(kSpmSpace, 1); p != std::string::npos; p = t.find(kSpmSpace, p + 1)) {
-          if (p < kSpmSpace.size() || t.compare(p - kSpmSpace.size(), kSpmSpace.size(), kSpmSpace) != 0) {
+        for (size_t p = t.find(kSpmSpace, 1); p != std::string::npos;
+             p = t.find(kSpmSpace, p + 1)) {
+          if (p < kSpmSpace.size() ||
+              t.compare(p - kSpmSpace.size(), kSpmSpace.size(), kSpmSpace) != 0) {
             split_words = false;
           }
         }
@@ -285,20 +294,25 @@ Status Tokenizer::Impl::init() {
   }
   for (auto* table : {&added_by_byte, &user_by_byte}) {
     for (auto& bucket : *table) {
-      std::stable_sort(bucket.begin(), bucket.end(),
-                       [](const Added& a, const Added& b) { return a.text.size() > b.text.size(); });
+      std::stable_sort(bucket.begin(), bucket.end(), [](const Added& a, const Added& b) {
+        return a.text.size() > b.text.size();
+      });
     }
   }
 
   if (!spm) {
     std::string pattern = v.pre_regex;
     if (pattern.empty()) {
-      if (v.pre.empty() || v.pre == "gpt2" || v.pre == "default") pattern = kGpt2Pattern;
-      else if (v.pre == "llama-bpe" || v.pre == "llama3") pattern = kLlama3Pattern;
-      else if (v.pre == "qwen2") pattern = kQwen2Pattern;
+      if (v.pre.empty() || v.pre == "gpt2" || v.pre == "default")
+        pattern = kGpt2Pattern;
+      else if (v.pre == "llama-bpe" || v.pre == "llama3")
+        pattern = kLlama3Pattern;
+      else if (v.pre == "qwen2")
+        pattern = kQwen2Pattern;
       else {
-        return unimplemented("pre-tokenizer '" + v.pre +
-                             "' is not supported (supported: gpt2, llama-bpe, qwen2, or pre_regex)");
+        return unimplemented(
+            "pre-tokenizer '" + v.pre +
+            "' is not supported (supported: gpt2, llama-bpe, qwen2, or pre_regex)");
       }
     }
     int err = 0;
@@ -310,8 +324,7 @@ Status Tokenizer::Impl::init() {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(err, msg, sizeof(msg));
       return invalid_argument("pre-tokenizer regex does not compile at offset " +
-                              std::to_string(err_off) + ": " +
-                              reinterpret_cast<const char*>(msg));
+                              std::to_string(err_off) + ": " + reinterpret_cast<const char*>(msg));
     }
     pcre2_jit_compile(re.get(), PCRE2_JIT_COMPLETE);  // falls back to the interpreter on failure
   }
@@ -392,8 +405,8 @@ void Tokenizer::Impl::encode_spm(std::string_view text, std::vector<int32_t>* ou
       if (sym[left].id < 0 || sym[right].id < 0) return;
       auto it = merges.find(pair_key(sym[left].id, sym[right].id));
       if (it == merges.end()) return;
-      queue.push({-static_cast<float>(it->second.rank), left, right,
-                  sym[left].len + sym[right].len, it->second.merged});
+      queue.push({-static_cast<float>(it->second.rank), left, right, sym[left].len + sym[right].len,
+                  it->second.merged});
     } else {
       auto it = piece_to_id.find(text.substr(sym[left].off, sym[left].len + sym[right].len));
       if (it == piece_to_id.end()) return;
@@ -525,8 +538,10 @@ void Tokenizer::Impl::bpe_piece(std::string_view piece, std::vector<int32_t>* ou
   }
   sym.back().next = -1;
   if (sym.size() == 1) {
-    if (sym[0].id >= 0) out->push_back(sym[0].id);
-    else if (v.unk_id >= 0) out->push_back(v.unk_id);
+    if (sym[0].id >= 0)
+      out->push_back(sym[0].id);
+    else if (v.unk_id >= 0)
+      out->push_back(v.unk_id);
     return;
   }
   std::priority_queue<Bigram, std::vector<Bigram>, decltype(worse)> queue(worse);
@@ -552,8 +567,10 @@ void Tokenizer::Impl::bpe_piece(std::string_view piece, std::vector<int32_t>* ou
     try_add(b.left, l.next);
   }
   for (int i = 0; i >= 0; i = sym[i].next) {
-    if (sym[i].id >= 0) out->push_back(sym[i].id);
-    else if (v.unk_id >= 0) out->push_back(v.unk_id);
+    if (sym[i].id >= 0)
+      out->push_back(sym[i].id);
+    else if (v.unk_id >= 0)
+      out->push_back(v.unk_id);
   }
 }
 
@@ -564,8 +581,7 @@ bool Tokenizer::Impl::append_decoded(int32_t id, bool skip_special, bool at_star
   if (skip_special && (type == kTokenControl || type == kTokenUnknown)) return false;
   std::string_view b = bytes[id];
   // SentencePiece drops the space its dummy prefix put in front of the text.
-  if (spm && add_space_prefix && at_start && !b.empty() && b[0] == ' ' &&
-      type != kTokenByte) {
+  if (spm && add_space_prefix && at_start && !b.empty() && b[0] == ' ' && type != kTokenByte) {
     b.remove_prefix(1);
   }
   out->append(b);
@@ -660,7 +676,8 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, EncodeOptions opt)
       size_t start = 0;
       for (size_t p = nv.find(kSpmSpace, 1); p != std::string_view::npos;
            p = nv.find(kSpmSpace, p + 1)) {
-        if (p >= kSpmSpace.size() && nv.substr(p - kSpmSpace.size(), kSpmSpace.size()) == kSpmSpace) {
+        if (p >= kSpmSpace.size() &&
+            nv.substr(p - kSpmSpace.size(), kSpmSpace.size()) == kSpmSpace) {
           continue;
         }
         m.encode_spm(nv.substr(start, p - start), &out);

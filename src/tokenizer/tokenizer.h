@@ -39,9 +39,9 @@ struct VocabData {
   // gpt2: when non-empty, this PCRE2 pattern replaces the one `pre` names
   // (from_hf_json fills it for Split regexes it does not recognise).
   std::string pre_regex;
-  std::vector<std::string> tokens;    // [n_vocab]; gpt2: byte-level strings ("Ġthe")
-  std::vector<float> scores;          // [n_vocab] or empty; llama: merge priority
-  std::vector<int32_t> token_types;   // [n_vocab] or empty (= all normal); TokenType values
+  std::vector<std::string> tokens;   // [n_vocab]; gpt2: byte-level strings ("Ġthe")
+  std::vector<float> scores;         // [n_vocab] or empty; llama: merge priority
+  std::vector<int32_t> token_types;  // [n_vocab] or empty (= all normal); TokenType values
   // Merges "a b", highest priority first. gpt2: required. llama: when non-empty
   // (a Hugging Face tokenizer.json), a pair's rank replaces the piece score as
   // the merge priority, as the Hugging Face BPE model does.

@@ -17,15 +17,18 @@ constexpr EncodeOptions kSpecial{.add_bos = false, .parse_special = true};
 constexpr int32_t kByte0 = 3;
 enum : int32_t {
   kSpace = 259,  // ▁
-  kA, kB, kC,
+  kA,
+  kB,
+  kC,
   kSpaceA,   // ▁a
   kAB,       // ab
   kSpaceAB,  // ▁ab
   kBC,       // bc
   kTool,     // <tool> (user-defined)
   kXY,       // xy (unused)
-  kX, kY,
-  kCtl,      // <ctl> (control)
+  kX,
+  kY,
+  kCtl,  // <ctl> (control)
 };
 
 VocabData spm_vocab(bool byte_tokens = true) {
@@ -43,15 +46,20 @@ VocabData spm_vocab(bool byte_tokens = true) {
     char name[8];
     std::snprintf(name, sizeof(name), "<0x%02X>", b);
     // Without byte tokens the slots hold unused pieces, keeping the ids stable.
-    add(byte_tokens ? name : std::string("unused") + name, 0, byte_tokens ? kTokenByte : kTokenUnused);
+    add(byte_tokens ? name : std::string("unused") + name, 0,
+        byte_tokens ? kTokenByte : kTokenUnused);
   }
   add("\xE2\x96\x81", -1, kTokenNormal);
   add("a", -2, kTokenNormal);
   add("b", -3, kTokenNormal);
   add("c", -4, kTokenNormal);
-  add("\xE2\x96\x81" "a", -5, kTokenNormal);
+  add("\xE2\x96\x81"
+      "a",
+      -5, kTokenNormal);
   add("ab", -0.5f, kTokenNormal);
-  add("\xE2\x96\x81" "ab", -6, kTokenNormal);
+  add("\xE2\x96\x81"
+      "ab",
+      -6, kTokenNormal);
   add("bc", -0.5f, kTokenNormal);
   add("<tool>", 0, kTokenUserDefined);
   add("xy", -0.1f, kTokenUnused);
@@ -100,7 +108,11 @@ TEST(SpmTest, ByteFallbackAndUnknown) {
   EXPECT_EQ(t->encode("\xC3\xA9", kNoBos), (Ids{kSpace, kByte0 + 0xC3, kByte0 + 0xA9}));
   // Invalid UTF-8 goes through byte fallback one byte at a time.
   EXPECT_EQ(t->encode("a\xFF", kNoBos), (Ids{kSpaceA, kByte0 + 0xFF}));
-  EXPECT_EQ(t->decode(t->encode("a\xFF\xC3" "b\xE2\x96", kNoBos)), "a\xFF\xC3" "b\xE2\x96");
+  EXPECT_EQ(t->decode(t->encode("a\xFF\xC3"
+                                "b\xE2\x96",
+                                kNoBos)),
+            "a\xFF\xC3"
+            "b\xE2\x96");
   // Without byte pieces an unknown character is one <unk>.
   auto u = make(spm_vocab(/*byte_tokens=*/false));
   EXPECT_EQ(u->encode("a\xC3\xA9", kNoBos), (Ids{kSpaceA, 0}));
@@ -186,7 +198,8 @@ std::string bl(std::string_view raw) {
 VocabData gpt2_vocab() {
   VocabData v;
   v.model = "gpt2";
-  for (int b = 0; b < 256; ++b) v.tokens.emplace_back(unicode::byte_to_unicode(static_cast<uint8_t>(b)));
+  for (int b = 0; b < 256; ++b)
+    v.tokens.emplace_back(unicode::byte_to_unicode(static_cast<uint8_t>(b)));
   v.tokens.push_back(bl(" a"));    // 256
   v.tokens.push_back("ab");        // 257
   v.tokens.push_back(bl(" ab"));   // 258
@@ -241,7 +254,8 @@ TEST(ByteLevelTest, PrefixSpaceAndNfc) {
 
 TEST(ByteLevelTest, InvalidUtf8IsBytes) {
   auto t = make(gpt2_vocab());
-  for (std::string s : {std::string("\xFF"), std::string("a\xC3 b\xE2\x96"), std::string("\x80\x80")}) {
+  for (std::string s :
+       {std::string("\xFF"), std::string("a\xC3 b\xE2\x96"), std::string("\x80\x80")}) {
     const Ids ids = t->encode(s);
     EXPECT_EQ(t->decode(ids), s);
   }
@@ -308,7 +322,9 @@ TEST(TokenizerValidationTest, RejectsBadVocabularies) {
 TEST(TokenizerValidationTest, Lookups) {
   auto t = make(spm_vocab());
   EXPECT_EQ(t->vocab_size(), kCtl + 1);
-  EXPECT_EQ(t->token_id("\xE2\x96\x81" "ab"), kSpaceAB);
+  EXPECT_EQ(t->token_id("\xE2\x96\x81"
+                        "ab"),
+            kSpaceAB);
   EXPECT_EQ(t->token_id("nope"), std::nullopt);
   EXPECT_EQ(t->bos_id(), 1);
   EXPECT_EQ(t->eos_id(), 2);

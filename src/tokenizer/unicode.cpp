@@ -178,12 +178,18 @@ size_t decode_utf8(std::string_view s, size_t i, uint32_t* cp) {
   }
   const auto* p = reinterpret_cast<const uint8_t*>(s.data() + i);
   switch (n) {
-    case 1: *cp = p[0]; break;
-    case 2: *cp = ((p[0] & 0x1Fu) << 6) | (p[1] & 0x3Fu); break;
-    case 3: *cp = ((p[0] & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu); break;
+    case 1:
+      *cp = p[0];
+      break;
+    case 2:
+      *cp = ((p[0] & 0x1Fu) << 6) | (p[1] & 0x3Fu);
+      break;
+    case 3:
+      *cp = ((p[0] & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu);
+      break;
     default:
-      *cp = ((p[0] & 0x07u) << 18) | ((p[1] & 0x3Fu) << 12) | ((p[2] & 0x3Fu) << 6) |
-            (p[3] & 0x3Fu);
+      *cp =
+          ((p[0] & 0x07u) << 18) | ((p[1] & 0x3Fu) << 12) | ((p[2] & 0x3Fu) << 6) | (p[3] & 0x3Fu);
   }
   return n;
 }

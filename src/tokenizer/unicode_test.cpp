@@ -38,10 +38,10 @@ TEST(UnicodeTest, AppendUtf8RoundTrips) {
 }
 
 TEST(UnicodeTest, NfcComposes) {
-  EXPECT_EQ(nfc("cafe\xCC\x81"), "caf\xC3\xA9");                 // e + U+0301 -> é
-  EXPECT_EQ(nfc("A\xCC\x8A"), "\xC3\x85");                       // A + ring -> Å
-  EXPECT_EQ(nfc("\xE2\x84\xAB"), "\xC3\x85");                    // U+212B ANGSTROM SIGN (singleton)
-  EXPECT_EQ(nfc("\xE2\x84\xA6"), "\xCE\xA9");                    // U+2126 OHM SIGN -> Ω
+  EXPECT_EQ(nfc("cafe\xCC\x81"), "caf\xC3\xA9");  // e + U+0301 -> é
+  EXPECT_EQ(nfc("A\xCC\x8A"), "\xC3\x85");        // A + ring -> Å
+  EXPECT_EQ(nfc("\xE2\x84\xAB"), "\xC3\x85");     // U+212B ANGSTROM SIGN (singleton)
+  EXPECT_EQ(nfc("\xE2\x84\xA6"), "\xCE\xA9");     // U+2126 OHM SIGN -> Ω
   // Hangul: L V T jamo -> syllable 각 (U+AC01).
   EXPECT_EQ(nfc("\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8"), "\xEA\xB0\x81");
   // Canonical reordering: o + dot below (220) + circumflex (230) in either order -> ộ (U+1ED9).
@@ -50,7 +50,10 @@ TEST(UnicodeTest, NfcComposes) {
   // U+0344 is a composition exclusion: it decomposes and does not come back.
   EXPECT_EQ(nfc("\xCD\x84"), "\xCC\x88\xCC\x81");
   // A leading combining mark composes with nothing.
-  EXPECT_EQ(nfc("\xCC\x81" "e"), "\xCC\x81" "e");
+  EXPECT_EQ(nfc("\xCC\x81"
+                "e"),
+            "\xCC\x81"
+            "e");
   // Already NFC text, ASCII and CJK pass through.
   EXPECT_EQ(nfc("Hello, \xE4\xBD\xA0\xE5\xA5\xBD"), "Hello, \xE4\xBD\xA0\xE5\xA5\xBD");
   EXPECT_EQ(nfc(""), "");
@@ -58,7 +61,9 @@ TEST(UnicodeTest, NfcComposes) {
 
 TEST(UnicodeTest, NfcKeepsInvalidBytes) {
   EXPECT_EQ(nfc("e\xFF\xCC\x81"), "e\xFF\xCC\x81");  // invalid byte blocks composition
-  EXPECT_EQ(nfc("\xC3" "e\xCC\x81"), "\xC3\xC3\xA9");
+  EXPECT_EQ(nfc("\xC3"
+                "e\xCC\x81"),
+            "\xC3\xC3\xA9");
 }
 
 TEST(UnicodeTest, ByteLevelMapping) {
@@ -79,7 +84,10 @@ TEST(UnicodeTest, SanitizeReplacesMaximalSubparts) {
   EXPECT_EQ(sanitize_utf8("ok"), "ok");
   EXPECT_EQ(sanitize_utf8("\xFF"), "\xEF\xBF\xBD");
   // A truncated 3-byte sequence is one maximal subpart: one U+FFFD.
-  EXPECT_EQ(sanitize_utf8("\xE2\x96" "a"), "\xEF\xBF\xBD" "a");
+  EXPECT_EQ(sanitize_utf8("\xE2\x96"
+                          "a"),
+            "\xEF\xBF\xBD"
+            "a");
   // Surrogates: ED A0 is invalid at the second byte, so three U+FFFD.
   EXPECT_EQ(sanitize_utf8("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
   std::string out;
@@ -89,8 +97,9 @@ TEST(UnicodeTest, SanitizeReplacesMaximalSubparts) {
 
 TEST(UnicodeTest, SanitizeInChunksEqualsWhole) {
   std::mt19937 rng(7);
-  const std::vector<std::string> atoms = {"a", " ", "\xC3\xA9", "\xE4\xBD\xA0", "\xF0\x9F\x98\x80",
-                                          "\xFF", "\x80", "\xC3", "\xE2\x96", "\xF0\x9F"};
+  const std::vector<std::string> atoms = {
+      "a",    " ",    "\xC3\xA9", "\xE4\xBD\xA0", "\xF0\x9F\x98\x80",
+      "\xFF", "\x80", "\xC3",     "\xE2\x96",     "\xF0\x9F"};
   for (int iter = 0; iter < 2000; ++iter) {
     std::string s;
     const int n = static_cast<int>(rng() % 12);
