@@ -602,15 +602,17 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_vocab(VocabData v) {
   }
 }
 
-Result<std::unique_ptr<Tokenizer>> Tokenizer::from_sentencepiece_file(const std::string& path) {
+namespace {
+
+Result<std::unique_ptr<Tokenizer>> load_sentencepiece(const std::string& path) {
   TANDEM_ASSIGN_OR_RETURN(std::string data, read_file(path));
   TANDEM_ASSIGN_OR_RETURN(VocabData v, parse_sentencepiece_model(data, path));
-  auto tok = from_vocab(std::move(v));
+  auto tok = Tokenizer::from_vocab(std::move(v));
   if (!tok.ok()) return tok.status().with_context(path);
   return tok;
 }
 
-Result<std::unique_ptr<Tokenizer>> Tokenizer::from_hf_json(const std::string& path) {
+Result<std::unique_ptr<Tokenizer>> load_hf_json(const std::string& path) {
   TANDEM_ASSIGN_OR_RETURN(std::string json, read_file(path));
   std::optional<std::string> config;
   const size_t slash = path.find_last_of('/');
@@ -621,9 +623,27 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_hf_json(const std::string& pa
     TANDEM_ASSIGN_OR_RETURN(config, read_file(config_path));
   }
   TANDEM_ASSIGN_OR_RETURN(VocabData v, parse_hf_tokenizer_json(json, config, path));
-  auto tok = from_vocab(std::move(v));
+  auto tok = Tokenizer::from_vocab(std::move(v));
   if (!tok.ok()) return tok.status().with_context(path);
   return tok;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Tokenizer>> Tokenizer::from_sentencepiece_file(const std::string& path) {
+  try {
+    return load_sentencepiece(path);
+  } catch (const std::exception& e) {
+    return internal_error(path + ": loading the SentencePiece model failed: " + e.what());
+  }
+}
+
+Result<std::unique_ptr<Tokenizer>> Tokenizer::from_hf_json(const std::string& path) {
+  try {
+    return load_hf_json(path);
+  } catch (const std::exception& e) {
+    return internal_error(path + ": loading tokenizer.json failed: " + e.what());
+  }
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, EncodeOptions opt) const {
