@@ -1,6 +1,7 @@
 #include "engine/generator.h"
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 
 #include "engine/stop_matcher.h"
@@ -50,7 +51,7 @@ Result<GenerateResult> generate(const Model& model, const Tokenizer& tokenizer,
   std::vector<float> logits;
   ForwardScratch scratch;
   Sampler sampler(options.sampling);
-  StreamDecoder detok(tokenizer);
+  StreamDecoder detok(tokenizer, StreamDecoder::Options{.skip_special = true, .continuation = true});
   StopMatcher stops(options.stop);
   auto emit = [&](const std::string& s) {
     if (s.empty()) return;
@@ -75,7 +76,7 @@ Result<GenerateResult> generate(const Model& model, const Tokenizer& tokenizer,
   for (int32_t i = 0; i < options.max_tokens; ++i) {
     const int64_t pos = static_cast<int64_t>(history.size());
     const int32_t tok = sampler.sample(logits, history, pos);
-    if (options.stop_at_eos && tok == tokenizer.eos_id()) {
+    if (options.stop_at_eos && tokenizer.is_end_of_generation(tok)) {
       res.finish = FinishReason::kEos;
       break;
     }
@@ -125,11 +126,13 @@ Result<PerplexityResult> perplexity(const Model& model, const std::vector<int32_
   std::vector<double> lp;
   ForwardScratch scratch;
   const int64_t V = c.vocab_size;
-  for (size_t start = 0; start + static_cast<size_t>(window) <= tokens.size(); start += static_cast<size_t>(window)) {
+  for (size_t start = 0; start < tokens.size(); start += static_cast<size_t>(window)) {
+    const size_t len = std::min(tokens.size() - start, static_cast<size_t>(window));
     std::vector<int32_t> seq;
     if (bos >= 0) seq.push_back(bos);
     seq.insert(seq.end(), tokens.begin() + static_cast<long>(start),
-               tokens.begin() + static_cast<long>(start) + window);
+               tokens.begin() + static_cast<long>(start + len));
+    if (seq.size() < 2) continue;
     SeqChunk ch;
     ch.tokens = seq;
     ch.start_pos = 0;
@@ -142,7 +145,7 @@ Result<PerplexityResult> perplexity(const Model& model, const std::vector<int32_
       res.n_tokens++;
     }
   }
-  if (res.n_tokens == 0) return invalid_argument("perplexity: fewer tokens than one window");
+  if (res.n_tokens == 0) return invalid_argument("perplexity: no tokens to score");
   return res;
 }
 

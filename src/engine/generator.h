@@ -52,9 +52,11 @@ struct PerplexityResult {
   double ppl() const;
 };
 
-// Perplexity of `tokens` in non-overlapping windows of `window` tokens; each
-// window is scored fresh as [bos] + window, predicting every window token
-// (bos < 0: no BOS, the first token of each window is context only).
+// Perplexity of `tokens` in consecutive non-overlapping windows of `window`
+// tokens (the last may be shorter); each window is scored fresh as
+// [bos] + window, predicting every window token (bos < 0: no BOS, the first
+// token of each window is context only). Same definition as
+// tools/reference.py ppl.
 Result<PerplexityResult> perplexity(const Model& model, const std::vector<int32_t>& tokens,
                                     int32_t window, int32_t bos, ThreadPool* pool);
 

@@ -98,7 +98,7 @@ Result<ModelConfig> config_from_hf_json(const std::string& json_text, const std:
   } catch (const nlohmann::json::exception& e) {
     return data_loss(source + ": " + e.what());
   }
-  c.rope_style = RopeStyle::kNeox;
+  c.rope_style = ops::RopeStyle::kNeox;
   TANDEM_RETURN_IF_ERROR(c.validate(source));
   return c;
 }
@@ -108,14 +108,14 @@ Result<ModelConfig> config_from_gguf(const GgufFile& g) {
   TANDEM_ASSIGN_OR_RETURN(std::string arch, g.get_string("general.architecture"));
   if (arch == "llama") {
     c.arch = Arch::kLlama;
-    c.rope_style = RopeStyle::kInterleaved;  // convert_hf_to_gguf permutes Q/K for llama
+    c.rope_style = ops::RopeStyle::kInterleaved;  // convert_hf_to_gguf permutes Q/K for llama
   } else if (arch == "mistral") {
     c.arch = Arch::kMistral;
-    c.rope_style = RopeStyle::kInterleaved;
+    c.rope_style = ops::RopeStyle::kInterleaved;
   } else if (arch == "qwen2") {
     c.arch = Arch::kQwen2;
     c.qkv_bias = true;
-    c.rope_style = RopeStyle::kNeox;
+    c.rope_style = ops::RopeStyle::kNeox;
   } else {
     return unimplemented(g.name() + ": architecture '" + arch +
                          "' is not supported (supported: llama, mistral, qwen2)");

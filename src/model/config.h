@@ -30,7 +30,7 @@ struct ModelConfig {
   float rope_theta = 10000.0f;
   bool qkv_bias = false;  // qwen2
   bool tie_embeddings = false;
-  RopeStyle rope_style = RopeStyle::kNeox;
+  ops::RopeStyle rope_style = ops::RopeStyle::kNeox;
   int32_t bos_id = -1;
   int32_t eos_id = -1;
 
