@@ -1,10 +1,14 @@
 #include "tensor/ops.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <string>
 #include <cmath>
 #include <vector>
 
 #include "base/check.h"
+#include "tensor/kernels.h"
 #include "tensor/quant.h"
 
 namespace tandem::ops {
@@ -24,6 +28,29 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   return acc[0];
 }
 
+namespace {
+
+Isa detect_isa() {
+  if (const char* env = std::getenv("TANDEM_ISA")) {
+    if (std::string(env) == "scalar") return Isa::kScalar;
+  }
+  return kernels::cpu_has_avx2_fma_f16c() ? Isa::kAvx2 : Isa::kScalar;
+}
+
+std::atomic<Isa> g_isa{detect_isa()};
+
+}  // namespace
+
+Isa active_isa() { return g_isa.load(std::memory_order_relaxed); }
+
+const char* isa_name(Isa isa) { return isa == Isa::kAvx2 ? "avx2" : "scalar"; }
+
+bool set_isa(Isa isa) {
+  if (isa == Isa::kAvx2 && !kernels::cpu_has_avx2_fma_f16c()) return false;
+  g_isa.store(isa, std::memory_order_relaxed);
+  return true;
+}
+
 void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const float* bias, float* y,
             ThreadPool* pool) {
   TANDEM_CHECK(w.rank() == 2 && w.dim(1) == k, "matmul: weight shape " + w.shape_string() +
@@ -31,21 +58,10 @@ void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const flo
   const int64_t m = w.dim(0);
   const size_t row_bytes = dtype_row_bytes(w.dtype, k);
   const uint8_t* wbase = static_cast<const uint8_t*>(w.data);
+  kernels::MatmulRowsFn fn = kernels::matmul_rows_scalar;
+  if (active_isa() == Isa::kAvx2 && kernels::avx2_supports(w.dtype)) fn = kernels::matmul_rows_avx2;
   auto work = [&](size_t j0, size_t j1) {
-    thread_local std::vector<float> wrow;
-    const float* wr = nullptr;
-    for (size_t j = j0; j < j1; ++j) {
-      const void* src = wbase + j * row_bytes;
-      if (w.dtype == DType::kF32) {
-        wr = static_cast<const float*>(src);
-      } else {
-        wrow.resize(static_cast<size_t>(k));
-        TANDEM_CHECK(dequantize_row(w.dtype, src, wrow.data(), k), "matmul: unsupported weight dtype");
-        wr = wrow.data();
-      }
-      const float b = bias != nullptr ? bias[j] : 0.0f;
-      for (int64_t i = 0; i < n; ++i) y[i * m + static_cast<int64_t>(j)] = dot_f32(x + i * k, wr, k) + b;
-    }
+    fn(w.dtype, wbase, row_bytes, x, n, k, m, static_cast<int64_t>(j0), static_cast<int64_t>(j1), bias, y);
   };
   if (pool != nullptr) {
     pool->parallel_for(static_cast<size_t>(m), 16, work);

@@ -14,6 +14,15 @@
 
 namespace tandem::ops {
 
+// Kernel families; `best` is chosen at startup from the CPU (AVX2 + FMA +
+// F16C where present). TANDEM_ISA=scalar in the environment forces the
+// portable reference.
+enum class Isa { kScalar, kAvx2 };
+Isa active_isa();
+const char* isa_name(Isa isa);
+// For tests and benchmarks: switch kernels. Returns false if the CPU lacks it.
+bool set_isa(Isa isa);
+
 // Dot product with a fixed 16-lane accumulation order.
 float dot_f32(const float* a, const float* b, int64_t n);
 

@@ -105,6 +105,8 @@ TEST(OpsTest, MatmulMatchesDoubleReference) {
 }
 
 TEST(OpsTest, MatmulIsBatchInvariant) {
+  for (ops::Isa isa : {ops::Isa::kScalar, ops::Isa::kAvx2}) {
+  if (!ops::set_isa(isa)) continue;
   const int64_t k = 160, m = 70;
   std::vector<float> x = randn(static_cast<size_t>(9 * k), 6);
   std::vector<float> w = randn(static_cast<size_t>(m * k), 7, 0.1f);
@@ -117,7 +119,59 @@ TEST(OpsTest, MatmulIsBatchInvariant) {
       std::vector<float> one(static_cast<size_t>(m));
       ops::matmul(x.data() + i * k, 1, k, q.view, nullptr, one.data(), nullptr);
       EXPECT_EQ(0, std::memcmp(one.data(), all.data() + i * m, one.size() * sizeof(float)))
-          << "row " << i << " dtype " << dtype_name(t);
+          << "row " << i << " dtype " << dtype_name(t) << " isa " << ops::isa_name(isa);
+    }
+  }
+  }
+}
+
+// Table-driven: every fast path against the scalar reference, over dtypes,
+// shapes (k with and without an 8-wide tail), batch sizes that hit every tile
+// shape, with and without bias. Tolerance: both compute the same products of
+// the same dequantized weights in f32 and differ only in summation order, so
+// |fast - ref| <= 1e-5 * sum |x_i w_i|.
+struct MatmulCase {
+  DType dtype;
+  int64_t k;
+  int64_t m;
+};
+
+TEST(OpsTest, FastPathsMatchScalarReference) {
+  if (!ops::set_isa(ops::Isa::kAvx2)) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C";
+  const std::vector<MatmulCase> cases = {
+      {DType::kF32, 8, 3},   {DType::kF32, 45, 5},   {DType::kF32, 256, 33},
+      {DType::kF16, 64, 7},  {DType::kF16, 203, 10}, {DType::kBF16, 96, 9},
+      {DType::kBF16, 13, 4}, {DType::kQ8_0, 32, 5},  {DType::kQ8_0, 320, 19},
+      {DType::kQ4_0, 32, 3}, {DType::kQ4_0, 256, 21},
+  };
+  for (const MatmulCase& c : cases) {
+    for (int64_t n : {1, 2, 4, 5, 9, 33, 70}) {
+      std::vector<float> x = randn(static_cast<size_t>(n * c.k), static_cast<uint32_t>(n + c.k));
+      std::vector<float> w = randn(static_cast<size_t>(c.m * c.k), static_cast<uint32_t>(c.m), 0.2f);
+      std::vector<float> bias = randn(static_cast<size_t>(c.m), 77);
+      QuantWeight q = make_weight(c.dtype, w, c.m, c.k);
+      std::vector<float> wd(static_cast<size_t>(c.m * c.k));
+      for (int64_t r = 0; r < c.m; ++r)
+        ASSERT_TRUE(dequantize_row(c.dtype, q.bytes.data() + r * dtype_row_bytes(c.dtype, c.k),
+                                   wd.data() + r * c.k, c.k));
+      for (bool with_bias : {false, true}) {
+        const float* b = with_bias ? bias.data() : nullptr;
+        std::vector<float> ref(static_cast<size_t>(n * c.m)), fast(ref.size());
+        ASSERT_TRUE(ops::set_isa(ops::Isa::kScalar));
+        ops::matmul(x.data(), n, c.k, q.view, b, ref.data(), nullptr);
+        ASSERT_TRUE(ops::set_isa(ops::Isa::kAvx2));
+        ThreadPool pool(3);
+        ops::matmul(x.data(), n, c.k, q.view, b, fast.data(), &pool);
+        for (int64_t i = 0; i < n; ++i) {
+          for (int64_t j = 0; j < c.m; ++j) {
+            double mag = 0;
+            for (int64_t kk = 0; kk < c.k; ++kk)
+              mag += std::fabs(double(x[static_cast<size_t>(i * c.k + kk)]) * wd[static_cast<size_t>(j * c.k + kk)]);
+            ASSERT_NEAR(fast[static_cast<size_t>(i * c.m + j)], ref[static_cast<size_t>(i * c.m + j)], 1e-5 * mag + 1e-7)
+                << dtype_name(c.dtype) << " k=" << c.k << " m=" << c.m << " n=" << n << " (" << i << "," << j << ")";
+          }
+        }
+      }
     }
   }
 }

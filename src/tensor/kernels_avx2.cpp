@@ -1,0 +1,172 @@
+// AVX2 + FMA + F16C matmul: weights converted to f32 in registers (never
+// written out), activations f32. Register tile: 2 weight rows x 4 activation
+// rows, one 8-lane accumulator per output, k walked in steps of 8 in
+// ascending order, then a fixed horizontal sum. Tail tiles (fewer rows) run
+// the same per-output sequence, so results do not depend on the tile an
+// output lands in.
+//
+// Compiled with -mavx2 -mfma -mf16c (see CMakeLists.txt); only called after
+// cpu_has_avx2_fma_f16c() said yes.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "tensor/kernels.h"
+
+namespace tandem::kernels {
+namespace {
+
+inline float hsum(__m256 v) {
+  // Fixed order: (lo + hi) then pairwise within 128 bits.
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float f16_scalar(uint16_t h) { return _cvtsh_ss(h); }
+
+// Loads 8 weights [kk, kk + 8) of one row as f32. kk is a multiple of 8.
+template <DType T>
+inline __m256 load8(const uint8_t* row, int64_t kk) {
+  if constexpr (T == DType::kF32) {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + kk);
+  } else if constexpr (T == DType::kF16) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * kk)));
+  } else if constexpr (T == DType::kBF16) {
+    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * kk)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+  } else if constexpr (T == DType::kQ8_0) {
+    const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(row) + kk / 32;
+    const int sub = static_cast<int>(kk % 32);
+    int64_t q8;
+    std::memcpy(&q8, b->qs + sub, 8);
+    __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(q8)));
+    return _mm256_mul_ps(_mm256_set1_ps(f16_scalar(b->d)), q);
+  } else {  // kQ4_0
+    const BlockQ4_0* b = reinterpret_cast<const BlockQ4_0*>(row) + kk / 32;
+    const int sub = static_cast<int>(kk % 32);  // 0, 8: low nibbles; 16, 24: high nibbles
+    int64_t q8;
+    std::memcpy(&q8, b->qs + (sub & 15), 8);
+    __m256i v = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(q8));
+    v = sub < 16 ? _mm256_and_si256(v, _mm256_set1_epi32(15)) : _mm256_srli_epi32(v, 4);
+    v = _mm256_sub_epi32(v, _mm256_set1_epi32(8));
+    return _mm256_mul_ps(_mm256_set1_ps(f16_scalar(b->d)), _mm256_cvtepi32_ps(v));
+  }
+}
+
+// Scalar weight value for the k % 8 tail (plain types only; block types have k % 32 == 0).
+template <DType T>
+inline float load1(const uint8_t* row, int64_t kk) {
+  if constexpr (T == DType::kF32) {
+    return reinterpret_cast<const float*>(row)[kk];
+  } else if constexpr (T == DType::kF16) {
+    uint16_t h;
+    std::memcpy(&h, row + 2 * kk, 2);
+    return f16_scalar(h);
+  } else if constexpr (T == DType::kBF16) {
+    uint16_t h;
+    std::memcpy(&h, row + 2 * kk, 2);
+    uint32_t bits = static_cast<uint32_t>(h) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  } else {
+    return 0.0f;
+  }
+}
+
+// One tile: JR weight rows x IR activation rows.
+template <DType T, int JR, int IR>
+inline void tile(const uint8_t* const* wr, const float* const* xr, int64_t k, float out[JR][IR]) {
+  __m256 acc[JR][IR];
+  for (int j = 0; j < JR; ++j)
+    for (int i = 0; i < IR; ++i) acc[j][i] = _mm256_setzero_ps();
+  const int64_t k8 = k & ~int64_t{7};
+  for (int64_t kk = 0; kk < k8; kk += 8) {
+    __m256 w[JR];
+    for (int j = 0; j < JR; ++j) w[j] = load8<T>(wr[j], kk);
+    for (int i = 0; i < IR; ++i) {
+      const __m256 xv = _mm256_loadu_ps(xr[i] + kk);
+      for (int j = 0; j < JR; ++j) acc[j][i] = _mm256_fmadd_ps(xv, w[j], acc[j][i]);
+    }
+  }
+  for (int j = 0; j < JR; ++j) {
+    for (int i = 0; i < IR; ++i) {
+      float s = hsum(acc[j][i]);
+      for (int64_t kk = k8; kk < k; ++kk) s += xr[i][kk] * load1<T>(wr[j], kk);
+      out[j][i] = s;
+    }
+  }
+}
+
+template <DType T>
+void matmul_rows_t(const uint8_t* w, size_t row_bytes, const float* x, int64_t n, int64_t k, int64_t m,
+                   int64_t j0, int64_t j1, const float* bias, float* y) {
+  // Activation rows in panels that stay in L2 while the weight rows stream by.
+  constexpr int64_t kPanel = 32;
+  for (int64_t ip = 0; ip < n; ip += kPanel) {
+    const int64_t ie = ip + kPanel < n ? ip + kPanel : n;
+    int64_t j = j0;
+    for (; j + 2 <= j1; j += 2) {
+      const uint8_t* wr[2] = {w + j * row_bytes, w + (j + 1) * row_bytes};
+      const float b0 = bias ? bias[j] : 0.0f, b1 = bias ? bias[j + 1] : 0.0f;
+      int64_t i = ip;
+      for (; i + 4 <= ie; i += 4) {
+        const float* xr[4] = {x + i * k, x + (i + 1) * k, x + (i + 2) * k, x + (i + 3) * k};
+        float o[2][4];
+        tile<T, 2, 4>(wr, xr, k, o);
+        for (int r = 0; r < 4; ++r) {
+          y[(i + r) * m + j] = o[0][r] + b0;
+          y[(i + r) * m + j + 1] = o[1][r] + b1;
+        }
+      }
+      for (; i < ie; ++i) {
+        const float* xr[1] = {x + i * k};
+        float o[2][1];
+        tile<T, 2, 1>(wr, xr, k, o);
+        y[i * m + j] = o[0][0] + b0;
+        y[i * m + j + 1] = o[1][0] + b1;
+      }
+    }
+    for (; j < j1; ++j) {
+      const uint8_t* wr[1] = {w + j * row_bytes};
+      const float b0 = bias ? bias[j] : 0.0f;
+      for (int64_t i = ip; i < ie; ++i) {
+        const float* xr[1] = {x + i * k};
+        float o[1][1];
+        tile<T, 1, 1>(wr, xr, k, o);
+        y[i * m + j] = o[0][0] + b0;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool avx2_supports(DType t) {
+  switch (t) {
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16:
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void matmul_rows_avx2(DType t, const uint8_t* w, size_t row_bytes, const float* x, int64_t n, int64_t k,
+                      int64_t m, int64_t j0, int64_t j1, const float* bias, float* y) {
+  switch (t) {
+    case DType::kF32: return matmul_rows_t<DType::kF32>(w, row_bytes, x, n, k, m, j0, j1, bias, y);
+    case DType::kF16: return matmul_rows_t<DType::kF16>(w, row_bytes, x, n, k, m, j0, j1, bias, y);
+    case DType::kBF16: return matmul_rows_t<DType::kBF16>(w, row_bytes, x, n, k, m, j0, j1, bias, y);
+    case DType::kQ8_0: return matmul_rows_t<DType::kQ8_0>(w, row_bytes, x, n, k, m, j0, j1, bias, y);
+    case DType::kQ4_0: return matmul_rows_t<DType::kQ4_0>(w, row_bytes, x, n, k, m, j0, j1, bias, y);
+    default: return matmul_rows_scalar(t, w, row_bytes, x, n, k, m, j0, j1, bias, y);
+  }
+}
+
+}  // namespace tandem::kernels
