@@ -5,6 +5,19 @@
 
 namespace tandem {
 
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// About 20-50 microseconds of polling before a worker goes to sleep.
+constexpr int kSpinIterations = 1 << 13;
+
+}  // namespace
+
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
@@ -12,7 +25,7 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   cv_start_.notify_all();
   for (auto& t : workers_) t.join();
@@ -29,17 +42,24 @@ void ThreadPool::run_chunks() {
 void ThreadPool::worker_loop(int /*index*/) {
   uint64_t seen = 0;
   for (;;) {
-    {
+    bool ready = false;
+    for (int i = 0; i < kSpinIterations; ++i) {
+      if (generation_.load(std::memory_order_acquire) != seen || stop_.load(std::memory_order_relaxed)) {
+        ready = true;
+        break;
+      }
+      cpu_relax();
+    }
+    if (!ready) {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_start_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+      sleepers_.fetch_add(1);
+      cv_start_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
+      sleepers_.fetch_sub(1);
     }
+    if (stop_.load()) return;
+    seen = generation_.load(std::memory_order_acquire);
     run_chunks();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--active_ == 0) cv_done_.notify_one();
-    }
+    remaining_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
@@ -52,20 +72,19 @@ void ThreadPool::parallel_for(size_t n, size_t grain,
     return;
   }
   // About 4 chunks per thread balances load without much contention.
-  size_t chunk = std::max(grain, (n + 4 * n_threads_ - 1) / (4 * n_threads_));
-  {
+  const size_t chunk = std::max(grain, (n + 4 * n_threads_ - 1) / (4 * n_threads_));
+  fn_ = &fn;
+  n_ = n;
+  chunk_ = chunk;
+  next_.store(0, std::memory_order_relaxed);
+  remaining_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  generation_.fetch_add(1);  // seq_cst: publishes the job before sleepers_ is read
+  if (sleepers_.load() > 0) {
     std::lock_guard<std::mutex> lock(mu_);
-    fn_ = &fn;
-    n_ = n;
-    chunk_ = chunk;
-    next_.store(0, std::memory_order_relaxed);
-    active_ = static_cast<int>(workers_.size());
-    ++generation_;
+    cv_start_.notify_all();
   }
-  cv_start_.notify_all();
   run_chunks();
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_done_.wait(lock, [&] { return active_ == 0; });
+  while (remaining_.load(std::memory_order_acquire) != 0) cpu_relax();
   fn_ = nullptr;
 }
 
