@@ -10,5 +10,7 @@ namespace tandem::cli {
 int run_generate(const std::vector<std::string>& args);
 int run_ppl(const std::vector<std::string>& args);
 int run_info(const std::vector<std::string>& args);
+// args[0] is the test: roofline or model.
+int run_bench(const std::vector<std::string>& args);
 
 }  // namespace tandem::cli
