@@ -302,7 +302,20 @@ def spm_tokenizer(path):
             t = 1
         types.append(t)
     return {"model": "llama", "tokens": toks, "scores": scores, "token_type": types,
-            "bos": sp.bos_id(), "eos": sp.eos_id(), "unk": sp.unk_id(), "add_bos": True}
+            "bos": sp.bos_id(), "eos": sp.eos_id(), "unk": sp.unk_id(), "add_bos": True,
+            "add_space_prefix": _spm_add_dummy_prefix(path)}
+
+
+def _spm_add_dummy_prefix(path):
+    """normalizer_spec.add_dummy_prefix from the model proto (default True)."""
+    try:
+        from sentencepiece import sentencepiece_model_pb2 as pb
+        m = pb.ModelProto()
+        with open(path, "rb") as f:
+            m.ParseFromString(f.read())
+        return bool(m.normalizer_spec.add_dummy_prefix)
+    except Exception:  # protobuf module missing: sentencepiece's default
+        return True
 
 
 def byte_vocab_tokenizer(n):
@@ -441,6 +454,8 @@ def export_gguf(hf_dir_or_state_dict, config, tokenizer, out_path, dtype, name=N
             w.add_u32("tokenizer.ggml." + k2, t[key])
     w.add_bool("tokenizer.ggml.add_bos_token", t.get("add_bos", True))
     w.add_bool("tokenizer.ggml.add_eos_token", t.get("add_eos", False))
+    if t.get("add_space_prefix") is not None:
+        w.add_bool("tokenizer.ggml.add_space_prefix", t["add_space_prefix"])
 
     def order(n):
         if n == "model.embed_tokens.weight":
