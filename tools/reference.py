@@ -11,7 +11,9 @@ float64).
 Model sources:
   * an HF directory: config.json + model.safetensors (F32/F16/BF16, upcast)
   * a .gguf file (F32/F16/BF16/Q8_0/Q4_0 dequantized with numpy; for GGUF arch
-    "llama" the Q/K rows are un-permuted back to the HF rotate-half layout)
+    "llama" the Q/K rows are un-permuted back to the HF rotate-half layout).
+    Layers stored as Q8_0/Q4_0 see their input quantized per block of 32
+    (quantize_activations), which is how llama.cpp defines those matmuls.
 
 Subcommands:
   reference.py logits --model PATH --prompts PROMPTS.json --out OUT [--greedy-steps 64] [--f64]
@@ -83,8 +85,11 @@ def load_gguf(path):
         "bos": kv.get("tokenizer.ggml.bos_token_id", 1),
     }
     sd = {}
+    quantized = set()
     for name, (gt, ne, raw) in ts.items():
         a = gguf_writer.dequantize(gt, raw, ne)
+        if gt in (gguf_writer.Q8_0, gguf_writer.Q4_0):
+            quantized.add(gguf_writer.gguf_to_hf_name(name))
         if arch == "llama":
             if name.endswith("attn_q.weight") or name.endswith("attn_q.bias"):
                 a = gguf_writer.unpermute_qk(a, nh)
@@ -92,6 +97,10 @@ def load_gguf(path):
                 a = gguf_writer.unpermute_qk(a, nkv)
         sd[gguf_writer.gguf_to_hf_name(name)] = a
     c["vocab"] = kv.get(arch + ".vocab_size", sd["model.embed_tokens.weight"].shape[0])
+    c["act_quant"] = quantized
+    if "output.weight" not in ts and "token_embd.weight" in ts and \
+            "model.embed_tokens.weight" in quantized:
+        c["act_quant"].add("lm_head.weight")  # tied head: same quantized matrix
     return c, sd
 
 
@@ -99,6 +108,18 @@ def load_model(path):
     if os.path.isdir(path):
         return load_hf(path)
     return load_gguf(path)
+
+
+def quantize_activations(x):
+    """What llama.cpp (and tandem) feed a q8_0 / q4_0 matmul: the input
+    quantized per block of 32 along the last dimension, in float32:
+    d = max|x| / 127, q = round-half-even(x * (1 / d)); returns d * q."""
+    shape = x.shape
+    xb = x.to(torch.float32).reshape(-1, 32)
+    d = xb.abs().amax(-1, keepdim=True) / torch.tensor(127.0, dtype=torch.float32)
+    inv = torch.where(d != 0, torch.tensor(1.0, dtype=torch.float32) / d, torch.zeros_like(d))
+    q = torch.round(xb * inv)  # half to even, like nearbyint / _mm256_round_ps
+    return (q * d).reshape(shape).to(x.dtype)
 
 
 class Model:
@@ -110,6 +131,7 @@ class Model:
         if "lm_head.weight" not in self.w:
             self.w["lm_head.weight"] = self.w["model.embed_tokens.weight"]
         c = self.c
+        self.act_quant = c.get("act_quant", set())
         hd = c["head_dim"]
         self.inv_freq = 1.0 / (float(c["theta"]) **
                                (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
@@ -133,6 +155,8 @@ class Model:
             return x * cos + rot * sin
 
         def lin(x, name):
+            if name + ".weight" in self.act_quant:
+                x = quantize_activations(x)
             y = x @ W[name + ".weight"].T
             b = W.get(name + ".bias")
             return y + b if b is not None else y
@@ -157,6 +181,8 @@ class Model:
             u = lin(h, p + "mlp.up_proj")
             x = x + lin(torch.nn.functional.silu(g) * u, p + "mlp.down_proj")
         x = self.rms(x, W["model.norm.weight"])
+        if "lm_head.weight" in self.act_quant:
+            x = quantize_activations(x)
         return x @ W["lm_head.weight"].T
 
     def logits(self, ids):

@@ -24,6 +24,30 @@ void matmul_rows_scalar(DType t, const uint8_t* w, size_t row_bytes, const float
 void matmul_rows_avx2(DType t, const uint8_t* w, size_t row_bytes, const float* x, int64_t n, int64_t k,
                       int64_t m, int64_t j0, int64_t j1, const float* bias, float* y);
 
+// Activations quantized for integer dot products against q8_0 / q4_0
+// weights, as llama.cpp does: per block of 32, d = max|x| / 127 (f32),
+// q = round-half-even(x * (1 / d)).
+struct BlockQ8A {
+  float d;
+  int8_t qs[32];
+};
+static_assert(sizeof(BlockQ8A) == 36);
+
+// x: [n, k] -> out: [n, k / 32] blocks. k % 32 == 0.
+void quantize_activations_scalar(const float* x, int64_t n, int64_t k, BlockQ8A* out);
+void quantize_activations_avx2(const float* x, int64_t n, int64_t k, BlockQ8A* out);
+
+// y[i * m + j] = sum over blocks b of (d_w[j, b] * d_x[i, b]) * isum(j, i, b)
+// (+ bias[j]), where isum is the exact integer dot of the block's quants.
+// Weight dtype q8_0 or q4_0.
+using MatmulQ8ARowsFn = void (*)(DType t, const uint8_t* w, size_t row_bytes, const BlockQ8A* xq,
+                                 int64_t n, int64_t k, int64_t m, int64_t j0, int64_t j1,
+                                 const float* bias, float* y);
+void matmul_q8a_rows_scalar(DType t, const uint8_t* w, size_t row_bytes, const BlockQ8A* xq, int64_t n,
+                            int64_t k, int64_t m, int64_t j0, int64_t j1, const float* bias, float* y);
+void matmul_q8a_rows_avx2(DType t, const uint8_t* w, size_t row_bytes, const BlockQ8A* xq, int64_t n,
+                          int64_t k, int64_t m, int64_t j0, int64_t j1, const float* bias, float* y);
+
 // Which dtypes the AVX2 kernel handles (others fall back to scalar).
 bool avx2_supports(DType t);
 bool cpu_has_avx2_fma_f16c();

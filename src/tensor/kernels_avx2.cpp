@@ -142,6 +142,96 @@ void matmul_rows_t(const uint8_t* w, size_t row_bytes, const float* x, int64_t n
   }
 }
 
+// 32 weight quants of block b as int8 and the block's scale.
+template <DType T>
+inline __m256i weight_q(const uint8_t* row, int64_t b, float* d) {
+  if constexpr (T == DType::kQ8_0) {
+    const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(row) + b;
+    *d = f16_scalar(blk->d);
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs));
+  } else {
+    const BlockQ4_0* blk = reinterpret_cast<const BlockQ4_0*>(row) + b;
+    *d = f16_scalar(blk->d);
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->qs));
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m128i lo = _mm_and_si128(v, m4);
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), m4);
+    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+  }
+}
+
+// Exact integer dot of 32 int8 pairs, as 8 int32 lanes converted to f32.
+// |w| <= 127 for q8_0 and <= 8 for q4_0, so maddubs' int16 sums never saturate.
+inline __m256 block_dot(__m256i wabs, __m256i w, __m256i x) {
+  const __m256i p16 = _mm256_maddubs_epi16(wabs, _mm256_sign_epi8(x, w));
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+template <DType T, int JR, int IR>
+inline void q8a_tile(const uint8_t* const* wr, const BlockQ8A* const* xr, int64_t nb, float out[JR][IR]) {
+  __m256 acc[JR][IR];
+  for (int j = 0; j < JR; ++j)
+    for (int i = 0; i < IR; ++i) acc[j][i] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i w[JR], wabs[JR];
+    float dw[JR];
+    for (int j = 0; j < JR; ++j) {
+      w[j] = weight_q<T>(wr[j], b, &dw[j]);
+      wabs[j] = _mm256_sign_epi8(w[j], w[j]);
+    }
+    for (int i = 0; i < IR; ++i) {
+      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[i][b].qs));
+      const float dx = xr[i][b].d;
+      for (int j = 0; j < JR; ++j)
+        acc[j][i] = _mm256_fmadd_ps(_mm256_set1_ps(dw[j] * dx), block_dot(wabs[j], w[j], xv), acc[j][i]);
+    }
+  }
+  for (int j = 0; j < JR; ++j)
+    for (int i = 0; i < IR; ++i) out[j][i] = hsum(acc[j][i]);
+}
+
+template <DType T>
+void matmul_q8a_rows_t(const uint8_t* w, size_t row_bytes, const BlockQ8A* xq, int64_t n, int64_t k,
+                       int64_t m, int64_t j0, int64_t j1, const float* bias, float* y) {
+  const int64_t nb = k / 32;
+  constexpr int64_t kPanel = 32;
+  for (int64_t ip = 0; ip < n; ip += kPanel) {
+    const int64_t ie = ip + kPanel < n ? ip + kPanel : n;
+    int64_t j = j0;
+    for (; j + 2 <= j1; j += 2) {
+      const uint8_t* wr[2] = {w + j * row_bytes, w + (j + 1) * row_bytes};
+      const float b0 = bias ? bias[j] : 0.0f, b1 = bias ? bias[j + 1] : 0.0f;
+      int64_t i = ip;
+      for (; i + 4 <= ie; i += 4) {
+        const BlockQ8A* xr[4] = {xq + i * nb, xq + (i + 1) * nb, xq + (i + 2) * nb, xq + (i + 3) * nb};
+        float o[2][4];
+        q8a_tile<T, 2, 4>(wr, xr, nb, o);
+        for (int r = 0; r < 4; ++r) {
+          y[(i + r) * m + j] = o[0][r] + b0;
+          y[(i + r) * m + j + 1] = o[1][r] + b1;
+        }
+      }
+      for (; i < ie; ++i) {
+        const BlockQ8A* xr[1] = {xq + i * nb};
+        float o[2][1];
+        q8a_tile<T, 2, 1>(wr, xr, nb, o);
+        y[i * m + j] = o[0][0] + b0;
+        y[i * m + j + 1] = o[1][0] + b1;
+      }
+    }
+    for (; j < j1; ++j) {
+      const uint8_t* wr[1] = {w + j * row_bytes};
+      const float b0 = bias ? bias[j] : 0.0f;
+      for (int64_t i = ip; i < ie; ++i) {
+        const BlockQ8A* xr[1] = {xq + i * nb};
+        float o[1][1];
+        q8a_tile<T, 1, 1>(wr, xr, nb, o);
+        y[i * m + j] = o[0][0] + b0;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 bool avx2_supports(DType t) {
@@ -167,6 +257,49 @@ void matmul_rows_avx2(DType t, const uint8_t* w, size_t row_bytes, const float* 
     case DType::kQ4_0: return matmul_rows_t<DType::kQ4_0>(w, row_bytes, x, n, k, m, j0, j1, bias, y);
     default: return matmul_rows_scalar(t, w, row_bytes, x, n, k, m, j0, j1, bias, y);
   }
+}
+
+}  // namespace tandem::kernels
+
+namespace tandem::kernels {
+
+void quantize_activations_avx2(const float* x, int64_t n, int64_t k, BlockQ8A* out) {
+  const int64_t nb = k / 32;
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const float* xs = x + i * k + b * 32;
+      BlockQ8A& o = out[i * nb + b];
+      __m256 v[4];
+      __m256 mx = _mm256_setzero_ps();
+      for (int c = 0; c < 4; ++c) {
+        v[c] = _mm256_loadu_ps(xs + 8 * c);
+        mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, v[c]));
+      }
+      __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+      m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+      m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+      const float amax = _mm_cvtss_f32(m4);
+      o.d = amax / 127.0f;
+      const __m256 id = _mm256_set1_ps(o.d != 0.0f ? 1.0f / o.d : 0.0f);
+      __m256i q[4];
+      for (int c = 0; c < 4; ++c)
+        q[c] = _mm256_cvtps_epi32(
+            _mm256_round_ps(_mm256_mul_ps(v[c], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      // Pack 32 int32 -> 32 int8; packs work per 128-bit lane, so fix the order after.
+      const __m256i p01 = _mm256_packs_epi32(q[0], q[1]);
+      const __m256i p23 = _mm256_packs_epi32(q[2], q[3]);
+      const __m256i p = _mm256_packs_epi16(p01, p23);
+      const __m256i fixed = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.qs), fixed);
+    }
+  }
+}
+
+void matmul_q8a_rows_avx2(DType t, const uint8_t* w, size_t row_bytes, const BlockQ8A* xq, int64_t n,
+                          int64_t k, int64_t m, int64_t j0, int64_t j1, const float* bias, float* y) {
+  if (t == DType::kQ8_0) return matmul_q8a_rows_t<DType::kQ8_0>(w, row_bytes, xq, n, k, m, j0, j1, bias, y);
+  return matmul_q8a_rows_t<DType::kQ4_0>(w, row_bytes, xq, n, k, m, j0, j1, bias, y);
 }
 
 }  // namespace tandem::kernels

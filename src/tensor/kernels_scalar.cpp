@@ -1,6 +1,9 @@
 // Portable reference kernels: dequantize one weight row into f32, then a
 // 16-lane dot product (ops::dot_f32) with every activation row. The other
 // ISAs are checked against these (src/tensor/ops_test.cpp).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "base/check.h"
@@ -36,6 +39,65 @@ bool cpu_has_avx2_fma_f16c() {
 #else
   return false;
 #endif
+}
+
+}  // namespace tandem::kernels
+
+namespace tandem::kernels {
+
+void quantize_activations_scalar(const float* x, int64_t n, int64_t k, BlockQ8A* out) {
+  const int64_t nb = k / 32;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const float* xs = x + i * k + b * 32;
+      BlockQ8A& o = out[i * nb + b];
+      float amax = 0.0f;
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xs[j]));
+      o.d = amax / 127.0f;
+      const float id = o.d != 0.0f ? 1.0f / o.d : 0.0f;
+      for (int j = 0; j < 32; ++j) o.qs[j] = static_cast<int8_t>(std::nearbyint(xs[j] * id));
+    }
+  }
+}
+
+namespace {
+
+// The 32 weight quants of block b of a q8_0 / q4_0 row, as int8, and its scale.
+inline float weight_block(DType t, const uint8_t* row, int64_t b, int8_t q[32]) {
+  if (t == DType::kQ8_0) {
+    const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(row) + b;
+    std::memcpy(q, blk->qs, 32);
+    return f16_to_f32(blk->d);
+  }
+  const BlockQ4_0* blk = reinterpret_cast<const BlockQ4_0*>(row) + b;
+  for (int j = 0; j < 16; ++j) {
+    q[j] = static_cast<int8_t>((blk->qs[j] & 0x0F) - 8);
+    q[j + 16] = static_cast<int8_t>((blk->qs[j] >> 4) - 8);
+  }
+  return f16_to_f32(blk->d);
+}
+
+}  // namespace
+
+void matmul_q8a_rows_scalar(DType t, const uint8_t* w, size_t row_bytes, const BlockQ8A* xq, int64_t n,
+                            int64_t k, int64_t m, int64_t j0, int64_t j1, const float* bias, float* y) {
+  const int64_t nb = k / 32;
+  int8_t q[32];
+  for (int64_t j = j0; j < j1; ++j) {
+    const uint8_t* row = w + j * row_bytes;
+    const float b0 = bias != nullptr ? bias[j] : 0.0f;
+    for (int64_t i = 0; i < n; ++i) {
+      const BlockQ8A* xb = xq + i * nb;
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const float dw = weight_block(t, row, b, q);
+        int32_t isum = 0;
+        for (int jj = 0; jj < 32; ++jj) isum += static_cast<int32_t>(q[jj]) * xb[b].qs[jj];
+        acc += (dw * xb[b].d) * static_cast<float>(isum);
+      }
+      y[i * m + j] = acc + b0;
+    }
+  }
 }
 
 }  // namespace tandem::kernels

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <cmath>
 #include <vector>
@@ -58,11 +59,28 @@ void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const flo
   const int64_t m = w.dim(0);
   const size_t row_bytes = dtype_row_bytes(w.dtype, k);
   const uint8_t* wbase = static_cast<const uint8_t*>(w.data);
-  kernels::MatmulRowsFn fn = kernels::matmul_rows_scalar;
-  if (active_isa() == Isa::kAvx2 && kernels::avx2_supports(w.dtype)) fn = kernels::matmul_rows_avx2;
-  auto work = [&](size_t j0, size_t j1) {
-    fn(w.dtype, wbase, row_bytes, x, n, k, m, static_cast<int64_t>(j0), static_cast<int64_t>(j1), bias, y);
-  };
+  const bool avx2 = active_isa() == Isa::kAvx2;
+  std::function<void(size_t, size_t)> work;
+  if (w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0) {
+    // Integer dot products against activations quantized per block of 32, as
+    // llama.cpp computes q8_0 / q4_0 layers. Each row is quantized on its own,
+    // so the result stays batch-invariant.
+    thread_local std::vector<kernels::BlockQ8A> xq;
+    xq.resize(static_cast<size_t>(n * (k / 32)));
+    (avx2 ? kernels::quantize_activations_avx2 : kernels::quantize_activations_scalar)(x, n, k, xq.data());
+    kernels::MatmulQ8ARowsFn fn = avx2 ? kernels::matmul_q8a_rows_avx2 : kernels::matmul_q8a_rows_scalar;
+    const kernels::BlockQ8A* xqp = xq.data();
+    work = [=](size_t j0, size_t j1) {
+      fn(w.dtype, wbase, row_bytes, xqp, n, k, m, static_cast<int64_t>(j0), static_cast<int64_t>(j1), bias, y);
+    };
+  } else {
+    kernels::MatmulRowsFn fn = kernels::matmul_rows_scalar;
+    if (avx2 && kernels::avx2_supports(w.dtype)) fn = kernels::matmul_rows_avx2;
+    const DType t = w.dtype;
+    work = [=](size_t j0, size_t j1) {
+      fn(t, wbase, row_bytes, x, n, k, m, static_cast<int64_t>(j0), static_cast<int64_t>(j1), bias, y);
+    };
+  }
   if (pool != nullptr) {
     pool->parallel_for(static_cast<size_t>(m), 16, work);
   } else {

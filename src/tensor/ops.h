@@ -28,6 +28,10 @@ float dot_f32(const float* a, const float* b, int64_t n);
 
 // y[i, j] = sum_k x[i, k] * w[j, k] (+ bias[j])  for i < n, j < m.
 // x: [n, k]; w: [m, k] any weight dtype; bias: [m] f32 or null; y: [n, m].
+// f32 / f16 / bf16 weights: f32 products of x and the stored weights.
+// q8_0 / q4_0 weights: as llama.cpp, x is first quantized per block of 32
+// (d = max|x| / 127, q = round(x / d)) and each block contributes
+// d_w * d_x * (exact integer dot of the quants).
 // Each weight row is read (and dequantized) once per call, whatever n.
 void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const float* bias, float* y,
             ThreadPool* pool);

@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "tensor/kernels.h"
 #include "tensor/quant.h"
 
 namespace tandem {
@@ -88,6 +89,14 @@ TEST(OpsTest, MatmulMatchesDoubleReference) {
     std::vector<float> wd(static_cast<size_t>(m * k));
     for (int64_t r = 0; r < m; ++r)
       ASSERT_TRUE(dequantize_row(t, q.bytes.data() + r * dtype_row_bytes(t, k), wd.data() + r * k, k));
+    // q8_0 / q4_0 layers see activations quantized per block of 32.
+    std::vector<float> xe = x;
+    if (t == DType::kQ8_0 || t == DType::kQ4_0) {
+      std::vector<kernels::BlockQ8A> xq(static_cast<size_t>(n * k / 32));
+      kernels::quantize_activations_scalar(x.data(), n, k, xq.data());
+      for (size_t b = 0; b < xq.size(); ++b)
+        for (int j = 0; j < 32; ++j) xe[b * 32 + static_cast<size_t>(j)] = xq[b].d * xq[b].qs[j];
+    }
     std::vector<float> y(static_cast<size_t>(n * m));
     ThreadPool pool(3);
     ops::matmul(x.data(), n, k, q.view, bias.data(), y.data(), &pool);
@@ -95,8 +104,8 @@ TEST(OpsTest, MatmulMatchesDoubleReference) {
       for (int64_t j = 0; j < m; ++j) {
         double ref = bias[static_cast<size_t>(j)], mag = 0;
         for (int64_t c = 0; c < k; ++c) {
-          ref += double(x[static_cast<size_t>(i * k + c)]) * wd[static_cast<size_t>(j * k + c)];
-          mag += std::fabs(double(x[static_cast<size_t>(i * k + c)]) * wd[static_cast<size_t>(j * k + c)]);
+          ref += double(xe[static_cast<size_t>(i * k + c)]) * wd[static_cast<size_t>(j * k + c)];
+          mag += std::fabs(double(xe[static_cast<size_t>(i * k + c)]) * wd[static_cast<size_t>(j * k + c)]);
         }
         EXPECT_NEAR(y[static_cast<size_t>(i * m + j)], ref, 1e-6 * (mag + 1)) << dtype_name(t);
       }
@@ -174,6 +183,18 @@ TEST(OpsTest, FastPathsMatchScalarReference) {
       }
     }
   }
+}
+
+TEST(OpsTest, ActivationQuantizationAvx2IsBitwiseScalar) {
+  if (!kernels::cpu_has_avx2_fma_f16c()) GTEST_SKIP() << "CPU lacks AVX2";
+  const int64_t n = 7, k = 256;
+  std::vector<float> x = randn(static_cast<size_t>(n * k), 21, 3.0f);
+  for (int j = 0; j < 32; ++j) x[static_cast<size_t>(64 + j)] = 0.0f;  // an all-zero block
+  x[5] = 127.5f / 127.0f * 2.0f;                                       // ties and extremes
+  std::vector<kernels::BlockQ8A> a(static_cast<size_t>(n * k / 32)), b(a.size());
+  kernels::quantize_activations_scalar(x.data(), n, k, a.data());
+  kernels::quantize_activations_avx2(x.data(), n, k, b.data());
+  ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(kernels::BlockQ8A)));
 }
 
 TEST(OpsTest, RmsNormAndSoftmax) {
