@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs dependencies (scripts/setup.sh), configures and builds tandem.
 #   bash scripts/build.sh               -> build/        (Release)
-#   bash scripts/build.sh --sanitize    -> build-asan/   (ASan + UBSan, Debug)
+#   bash scripts/build.sh --sanitize    -> build-asan/   (ASan + UBSan, -O2 -g)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,7 +9,7 @@ dir=build
 extra=()
 if [ "${1:-}" = "--sanitize" ]; then
   dir=build-asan
-  extra=(-DCMAKE_BUILD_TYPE=Debug -DTANDEM_SANITIZE=ON)
+  extra=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_SANITIZE=ON)
 fi
 cmake -S . -B "$dir" -G Ninja "${extra[@]}" >/dev/null
 cmake --build "$dir" -j "$(nproc)"
