@@ -22,10 +22,10 @@ inline std::string source_dir() {
 #endif
 }
 
-// Generated at test time by tests/make_reference_data.sh (a CTest fixture).
+// Generated at test time by tools/make_reference_data.py (a CTest fixture).
 inline std::string testdata_dir() {
   if (const char* d = std::getenv("TANDEM_TESTDATA")) return d;
-  return source_dir() + "/build/testdata";
+  return source_dir() + "/.cache/testdata";
 }
 
 struct RefCase {

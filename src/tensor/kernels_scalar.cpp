@@ -1,6 +1,10 @@
 // Portable reference kernels: dequantize one weight row into f32, then a
 // 16-lane dot product (ops::dot_f32) with every activation row. The other
 // ISAs are checked against these (src/tensor/ops_test.cpp).
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -34,8 +38,10 @@ void matmul_rows_scalar(DType t, const uint8_t* w, size_t row_bytes, const float
 bool cpu_has_avx2_fma_f16c() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+  // F16C is CPUID.1:ECX bit 29 (clang 14's __builtin_cpu_supports lacks it).
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 #else
   return false;
 #endif
