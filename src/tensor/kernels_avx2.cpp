@@ -83,8 +83,14 @@ inline void tile(const uint8_t* const* wr, const float* const* xr, int64_t k, fl
   for (int j = 0; j < JR; ++j)
     for (int i = 0; i < IR; ++i) acc[j][i] = _mm256_setzero_ps();
   const int64_t k8 = k & ~int64_t{7};
+  // Bytes of one row per 8 weights, to prefetch ~1 KiB ahead of use.
+  constexpr int64_t kBytes8 = T == DType::kF32 ? 32 : T == DType::kQ8_0 ? 8 : T == DType::kQ4_0 ? 4 : 16;
   for (int64_t kk = 0; kk < k8; kk += 8) {
     __m256 w[JR];
+    if ((kk & 31) == 0) {
+      for (int j = 0; j < JR; ++j)
+        _mm_prefetch(reinterpret_cast<const char*>(wr[j] + kk / 8 * kBytes8 + 1024), _MM_HINT_T0);
+    }
     for (int j = 0; j < JR; ++j) w[j] = load8<T>(wr[j], kk);
     for (int i = 0; i < IR; ++i) {
       const __m256 xv = _mm256_loadu_ps(xr[i] + kk);
@@ -108,6 +114,19 @@ void matmul_rows_t(const uint8_t* w, size_t row_bytes, const float* x, int64_t n
   for (int64_t ip = 0; ip < n; ip += kPanel) {
     const int64_t ie = ip + kPanel < n ? ip + kPanel : n;
     int64_t j = j0;
+    if (ie - ip < 4) {
+      // Decode: few activation rows, so stream four weight rows at a time.
+      for (; j + 4 <= j1; j += 4) {
+        const uint8_t* wr[4] = {w + j * row_bytes, w + (j + 1) * row_bytes, w + (j + 2) * row_bytes,
+                                w + (j + 3) * row_bytes};
+        for (int64_t i = ip; i < ie; ++i) {
+          const float* xr[1] = {x + i * k};
+          float o[4][1];
+          tile<T, 4, 1>(wr, xr, k, o);
+          for (int r = 0; r < 4; ++r) y[i * m + j + r] = o[r][0] + (bias ? bias[j + r] : 0.0f);
+        }
+      }
+    }
     for (; j + 2 <= j1; j += 2) {
       const uint8_t* wr[2] = {w + j * row_bytes, w + (j + 1) * row_bytes};
       const float b0 = bias ? bias[j] : 0.0f, b1 = bias ? bias[j + 1] : 0.0f;
@@ -172,10 +191,13 @@ inline void q8a_tile(const uint8_t* const* wr, const BlockQ8A* const* xr, int64_
   __m256 acc[JR][IR];
   for (int j = 0; j < JR; ++j)
     for (int i = 0; i < IR; ++i) acc[j][i] = _mm256_setzero_ps();
+  constexpr int64_t kBlockBytes = T == DType::kQ8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
   for (int64_t b = 0; b < nb; ++b) {
     __m256i w[JR], wabs[JR];
     float dw[JR];
     for (int j = 0; j < JR; ++j) {
+      // Weights stream from memory once: ask for them ~1 KiB ahead of use.
+      _mm_prefetch(reinterpret_cast<const char*>(wr[j] + (b + 1024 / kBlockBytes) * kBlockBytes), _MM_HINT_T0);
       w[j] = weight_q<T>(wr[j], b, &dw[j]);
       wabs[j] = _mm256_sign_epi8(w[j], w[j]);
     }
@@ -198,6 +220,19 @@ void matmul_q8a_rows_t(const uint8_t* w, size_t row_bytes, const BlockQ8A* xq, i
   for (int64_t ip = 0; ip < n; ip += kPanel) {
     const int64_t ie = ip + kPanel < n ? ip + kPanel : n;
     int64_t j = j0;
+    if (ie - ip < 4) {
+      // Decode: few activation rows, so stream four weight rows at a time.
+      for (; j + 4 <= j1; j += 4) {
+        const uint8_t* wr[4] = {w + j * row_bytes, w + (j + 1) * row_bytes, w + (j + 2) * row_bytes,
+                                w + (j + 3) * row_bytes};
+        for (int64_t i = ip; i < ie; ++i) {
+          const BlockQ8A* xr[1] = {xq + i * nb};
+          float o[4][1];
+          q8a_tile<T, 4, 1>(wr, xr, nb, o);
+          for (int r = 0; r < 4; ++r) y[i * m + j + r] = o[r][0] + (bias ? bias[j + r] : 0.0f);
+        }
+      }
+    }
     for (; j + 2 <= j1; j += 2) {
       const uint8_t* wr[2] = {w + j * row_bytes, w + (j + 1) * row_bytes};
       const float b0 = bias ? bias[j] : 0.0f, b1 = bias ? bias[j + 1] : 0.0f;
