@@ -106,59 +106,50 @@ inline void tile(const uint8_t* const* wr, const float* const* xr, int64_t k, fl
   }
 }
 
-template <DType T>
-void matmul_rows_t(const uint8_t* w, size_t row_bytes, const float* x, int64_t n, int64_t k, int64_t m,
-                   int64_t j0, int64_t j1, const float* bias, float* y) {
-  // Activation rows in panels that stay in L2 while the weight rows stream by.
+// Walks the outputs [0, n) x [j0, j1) in register tiles and stores
+// y = tile + bias. run<JR, IR>(j, i, out) computes the JR x IR tile whose
+// first weight row is j and first activation row is i. Activation rows go in
+// panels that stay in L2 while the weight rows stream by; with fewer than four
+// rows (decode) it streams four weight rows at a time.
+template <class Run>
+inline void drive_tiles(int64_t n, int64_t m, int64_t j0, int64_t j1, const float* bias, float* y,
+                        Run&& run) {
+  auto emit = [&]<int JR, int IR>(int64_t j, int64_t i) {
+    float o[JR][IR];
+    run.template operator()<JR, IR>(j, i, o);
+    for (int jr = 0; jr < JR; ++jr) {
+      const float b = bias ? bias[j + jr] : 0.0f;
+      for (int ir = 0; ir < IR; ++ir) y[(i + ir) * m + j + jr] = o[jr][ir] + b;
+    }
+  };
   constexpr int64_t kPanel = 32;
   for (int64_t ip = 0; ip < n; ip += kPanel) {
     const int64_t ie = ip + kPanel < n ? ip + kPanel : n;
     int64_t j = j0;
     if (ie - ip < 4) {
-      // Decode: few activation rows, so stream four weight rows at a time.
-      for (; j + 4 <= j1; j += 4) {
-        const uint8_t* wr[4] = {w + j * row_bytes, w + (j + 1) * row_bytes, w + (j + 2) * row_bytes,
-                                w + (j + 3) * row_bytes};
-        for (int64_t i = ip; i < ie; ++i) {
-          const float* xr[1] = {x + i * k};
-          float o[4][1];
-          tile<T, 4, 1>(wr, xr, k, o);
-          for (int r = 0; r < 4; ++r) y[i * m + j + r] = o[r][0] + (bias ? bias[j + r] : 0.0f);
-        }
-      }
+      for (; j + 4 <= j1; j += 4)
+        for (int64_t i = ip; i < ie; ++i) emit.template operator()<4, 1>(j, i);
     }
     for (; j + 2 <= j1; j += 2) {
-      const uint8_t* wr[2] = {w + j * row_bytes, w + (j + 1) * row_bytes};
-      const float b0 = bias ? bias[j] : 0.0f, b1 = bias ? bias[j + 1] : 0.0f;
       int64_t i = ip;
-      for (; i + 4 <= ie; i += 4) {
-        const float* xr[4] = {x + i * k, x + (i + 1) * k, x + (i + 2) * k, x + (i + 3) * k};
-        float o[2][4];
-        tile<T, 2, 4>(wr, xr, k, o);
-        for (int r = 0; r < 4; ++r) {
-          y[(i + r) * m + j] = o[0][r] + b0;
-          y[(i + r) * m + j + 1] = o[1][r] + b1;
-        }
-      }
-      for (; i < ie; ++i) {
-        const float* xr[1] = {x + i * k};
-        float o[2][1];
-        tile<T, 2, 1>(wr, xr, k, o);
-        y[i * m + j] = o[0][0] + b0;
-        y[i * m + j + 1] = o[1][0] + b1;
-      }
+      for (; i + 4 <= ie; i += 4) emit.template operator()<2, 4>(j, i);
+      for (; i < ie; ++i) emit.template operator()<2, 1>(j, i);
     }
-    for (; j < j1; ++j) {
-      const uint8_t* wr[1] = {w + j * row_bytes};
-      const float b0 = bias ? bias[j] : 0.0f;
-      for (int64_t i = ip; i < ie; ++i) {
-        const float* xr[1] = {x + i * k};
-        float o[1][1];
-        tile<T, 1, 1>(wr, xr, k, o);
-        y[i * m + j] = o[0][0] + b0;
-      }
-    }
+    for (; j < j1; ++j)
+      for (int64_t i = ip; i < ie; ++i) emit.template operator()<1, 1>(j, i);
   }
+}
+
+template <DType T>
+void matmul_rows_t(const uint8_t* w, size_t row_bytes, const float* x, int64_t n, int64_t k, int64_t m,
+                   int64_t j0, int64_t j1, const float* bias, float* y) {
+  drive_tiles(n, m, j0, j1, bias, y, [&]<int JR, int IR>(int64_t j, int64_t i, float (&o)[JR][IR]) {
+    const uint8_t* wr[JR];
+    const float* xr[IR];
+    for (int r = 0; r < JR; ++r) wr[r] = w + (j + r) * row_bytes;
+    for (int r = 0; r < IR; ++r) xr[r] = x + (i + r) * k;
+    tile<T, JR, IR>(wr, xr, k, o);
+  });
 }
 
 // 32 weight quants of block b as int8 and the block's scale.
@@ -216,55 +207,13 @@ template <DType T>
 void matmul_q8a_rows_t(const uint8_t* w, size_t row_bytes, const BlockQ8A* xq, int64_t n, int64_t k,
                        int64_t m, int64_t j0, int64_t j1, const float* bias, float* y) {
   const int64_t nb = k / 32;
-  constexpr int64_t kPanel = 32;
-  for (int64_t ip = 0; ip < n; ip += kPanel) {
-    const int64_t ie = ip + kPanel < n ? ip + kPanel : n;
-    int64_t j = j0;
-    if (ie - ip < 4) {
-      // Decode: few activation rows, so stream four weight rows at a time.
-      for (; j + 4 <= j1; j += 4) {
-        const uint8_t* wr[4] = {w + j * row_bytes, w + (j + 1) * row_bytes, w + (j + 2) * row_bytes,
-                                w + (j + 3) * row_bytes};
-        for (int64_t i = ip; i < ie; ++i) {
-          const BlockQ8A* xr[1] = {xq + i * nb};
-          float o[4][1];
-          q8a_tile<T, 4, 1>(wr, xr, nb, o);
-          for (int r = 0; r < 4; ++r) y[i * m + j + r] = o[r][0] + (bias ? bias[j + r] : 0.0f);
-        }
-      }
-    }
-    for (; j + 2 <= j1; j += 2) {
-      const uint8_t* wr[2] = {w + j * row_bytes, w + (j + 1) * row_bytes};
-      const float b0 = bias ? bias[j] : 0.0f, b1 = bias ? bias[j + 1] : 0.0f;
-      int64_t i = ip;
-      for (; i + 4 <= ie; i += 4) {
-        const BlockQ8A* xr[4] = {xq + i * nb, xq + (i + 1) * nb, xq + (i + 2) * nb, xq + (i + 3) * nb};
-        float o[2][4];
-        q8a_tile<T, 2, 4>(wr, xr, nb, o);
-        for (int r = 0; r < 4; ++r) {
-          y[(i + r) * m + j] = o[0][r] + b0;
-          y[(i + r) * m + j + 1] = o[1][r] + b1;
-        }
-      }
-      for (; i < ie; ++i) {
-        const BlockQ8A* xr[1] = {xq + i * nb};
-        float o[2][1];
-        q8a_tile<T, 2, 1>(wr, xr, nb, o);
-        y[i * m + j] = o[0][0] + b0;
-        y[i * m + j + 1] = o[1][0] + b1;
-      }
-    }
-    for (; j < j1; ++j) {
-      const uint8_t* wr[1] = {w + j * row_bytes};
-      const float b0 = bias ? bias[j] : 0.0f;
-      for (int64_t i = ip; i < ie; ++i) {
-        const BlockQ8A* xr[1] = {xq + i * nb};
-        float o[1][1];
-        q8a_tile<T, 1, 1>(wr, xr, nb, o);
-        y[i * m + j] = o[0][0] + b0;
-      }
-    }
-  }
+  drive_tiles(n, m, j0, j1, bias, y, [&]<int JR, int IR>(int64_t j, int64_t i, float (&o)[JR][IR]) {
+    const uint8_t* wr[JR];
+    const BlockQ8A* xr[IR];
+    for (int r = 0; r < JR; ++r) wr[r] = w + (j + r) * row_bytes;
+    for (int r = 0; r < IR; ++r) xr[r] = xq + (i + r) * nb;
+    q8a_tile<T, JR, IR>(wr, xr, nb, o);
+  });
 }
 
 }  // namespace
