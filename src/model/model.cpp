@@ -14,19 +14,6 @@ namespace {
 
 using FindFn = std::function<const TensorInfo*(const std::string&)>;
 
-bool matmul_dtype_supported(DType t) {
-  switch (t) {
-    case DType::kF32:
-    case DType::kF16:
-    case DType::kBF16:
-    case DType::kQ8_0:
-    case DType::kQ4_0:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Finds a 2-D weight and checks its shape and dtype.
 Result<TensorView> get_matrix(const FindFn& find, const std::string& file, const std::string& name,
                               int64_t rows, int64_t cols) {
@@ -37,7 +24,7 @@ Result<TensorView> get_matrix(const FindFn& find, const std::string& file, const
     return invalid_argument(file + ": tensor '" + name + "' has shape " + t->view.shape_string() +
                             ", expected " + shape_to_string(want) + " from the model config");
   }
-  if (!matmul_dtype_supported(t->view.dtype)) {
+  if (!ops::matmul_supports(t->view.dtype)) {
     return unimplemented(file + ": tensor '" + name + "' has dtype " +
                          std::string(dtype_name(t->view.dtype)) +
                          ", which the CPU backend does not support yet (supported: f32, f16, "

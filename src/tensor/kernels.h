@@ -48,7 +48,8 @@ void matmul_q8a_rows_scalar(DType t, const uint8_t* w, size_t row_bytes, const B
 void matmul_q8a_rows_avx2(DType t, const uint8_t* w, size_t row_bytes, const BlockQ8A* xq, int64_t n,
                           int64_t k, int64_t m, int64_t j0, int64_t j1, const float* bias, float* y);
 
-// Which dtypes the AVX2 kernel handles (others fall back to scalar).
+// Which dtypes the kernels handle: the scalar reference and AVX2 cover the
+// same set (ops::matmul_supports reports it).
 bool avx2_supports(DType t);
 bool cpu_has_avx2_fma_f16c();
 

@@ -52,6 +52,8 @@ bool set_isa(Isa isa) {
   return true;
 }
 
+bool matmul_supports(DType t) { return kernels::avx2_supports(t); }
+
 void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const float* bias, float* y,
             ThreadPool* pool) {
   TANDEM_CHECK(w.rank() == 2 && w.dim(1) == k, "matmul: weight shape " + w.shape_string() +
