@@ -34,6 +34,11 @@ class MappedFile {
   std::string path_;
 };
 
+// Tells the kernel that the whole pages inside [p, p + n) of a read-only file
+// mapping will not be read again, so they leave this process's resident set
+// (the file stays intact; a later read faults the page back in).
+void release_mapped_pages(const void* p, size_t n);
+
 // Whole-file helpers. Errors name the path.
 Result<std::string> read_file(const std::string& path);
 Status write_file(const std::string& path, const std::string& contents);

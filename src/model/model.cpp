@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 
 #include "base/mapped_file.h"
 #include "tensor/ops.h"
+#include "tensor/packed.h"
 #include "tensor/quant.h"
 
 namespace tandem {
@@ -164,7 +166,42 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   } else {
     return not_found(path + ": no such model file or directory");
   }
+  TANDEM_RETURN_IF_ERROR(m->pack_weights());
   return m;
+}
+
+void Model::FreeDeleter::operator()(uint8_t* p) const { std::free(p); }
+
+Status Model::pack_weights() {
+  ThreadPool& pool = ThreadPool::global();
+  auto pack_one = [&](TensorView& v) -> Status {
+    if (v.layout != Layout::kRowMajor || !ops::prefers_panel8(v.dtype)) return ok_status();
+    const int64_t m = v.dim(0), k = v.dim(1);
+    const size_t bytes = packed::matrix_bytes(v.dtype, m, k);
+    auto* p = static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+    if (p == nullptr) {
+      return Status(StatusCode::kResourceExhausted,
+                    path_ + ": out of memory repacking a " + v.shape_string() + " weight (" +
+                        std::to_string(bytes) + " bytes)");
+    }
+    packed::pack(v.dtype, static_cast<const uint8_t*>(v.data), m, k, p, &pool);
+    release_mapped_pages(v.data, v.nbytes);
+    packed_.emplace_back(p);
+    v.data = p;
+    v.layout = Layout::kPanel8;
+    v.nbytes = bytes;
+    return ok_status();
+  };
+  for (LayerWeights& L : weights_.layers) {
+    for (TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+      TANDEM_RETURN_IF_ERROR(pack_one(*t));
+  }
+  // A tied head is the embedding table: pack it once; embedding_row reads
+  // rows of either layout.
+  const bool tied = weights_.output.data == weights_.token_embd.data;
+  TANDEM_RETURN_IF_ERROR(pack_one(weights_.output));
+  if (tied) weights_.token_embd = weights_.output;
+  return ok_status();
 }
 
 Status Model::load_weights_hf() {

@@ -1,8 +1,11 @@
 // A loaded decoder-only transformer (llama / mistral / qwen2) and its forward
 // pass over a batch of sequences at different positions.
 //
-// Weights stay in the memory-mapped file in their stored dtype; only norm
-// weights and biases are converted to f32 at load time.
+// Weights keep their stored dtype. Matrices the CPU kernels read faster in
+// the interleaved kPanel8 layout (src/tensor/packed.h) are repacked at load
+// time into memory the model owns, and their pages of the file mapping are
+// released, so resident memory stays about one copy of the weights; the rest
+// stay in the memory-mapped file. Norm weights and biases become f32.
 #pragma once
 
 #include <memory>
@@ -76,6 +79,12 @@ class Model {
   Model() = default;
   Status load_weights_hf();
   Status load_weights_gguf();
+  Status pack_weights();
+
+  struct FreeDeleter {
+    void operator()(uint8_t* p) const;
+  };
+  std::vector<std::unique_ptr<uint8_t, FreeDeleter>> packed_;  // kPanel8 copies of weights
 
   std::string path_;
   std::string format_;

@@ -48,6 +48,15 @@ void matmul_q8a_rows_scalar(DType t, const uint8_t* w, size_t row_bytes, const B
 void matmul_q8a_rows_avx2(DType t, const uint8_t* w, size_t row_bytes, const BlockQ8A* xq, int64_t n,
                           int64_t k, int64_t m, int64_t j0, int64_t j1, const float* bias, float* y);
 
+// Matmuls over kPanel8 weights (src/tensor/packed.h), panels [p0, p1):
+// outputs j in [8 p0, min(m, 8 p1)). Float dtypes (f32, f16, bf16) take f32
+// activations; q8_0 / q4_0 take quantized activations and, for q4_0,
+// xsum8[i * nb + b] = 8 * (sum of block b's quants of row i).
+void matmul_packed_avx2(DType t, const uint8_t* w, const float* x, int64_t n, int64_t k, int64_t m,
+                        int64_t p0, int64_t p1, const float* bias, float* y);
+void matmul_packed_q8a_avx2(DType t, const uint8_t* w, const BlockQ8A* xq, const int32_t* xsum8, int64_t n,
+                            int64_t k, int64_t m, int64_t p0, int64_t p1, const float* bias, float* y);
+
 // Which dtypes the kernels handle: the scalar reference and AVX2 cover the
 // same set (ops::matmul_supports reports it).
 bool avx2_supports(DType t);

@@ -10,6 +10,7 @@
 
 #include "base/check.h"
 #include "tensor/kernels.h"
+#include "tensor/packed.h"
 #include "tensor/quant.h"
 
 namespace tandem::ops {
@@ -54,6 +55,51 @@ bool set_isa(Isa isa) {
 
 bool matmul_supports(DType t) { return kernels::avx2_supports(t); }
 
+bool prefers_panel8(DType t) { return active_isa() == Isa::kAvx2 && packed::supports(t); }
+
+namespace {
+
+void run_rows(ThreadPool* pool, size_t n, size_t grain, const std::function<void(size_t, size_t)>& work) {
+  if (pool != nullptr) {
+    pool->parallel_for(n, grain, work);
+  } else {
+    work(0, n);
+  }
+}
+
+bool is_int8_dtype(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0; }
+
+// Activations quantized per block of 32 for the q8_0 / q4_0 integer dot
+// products, as llama.cpp computes those layers. Each row is quantized on its
+// own, so the result stays batch-invariant. Per calling thread.
+const kernels::BlockQ8A* quantize_x(const float* x, int64_t n, int64_t k, bool avx2) {
+  thread_local std::vector<kernels::BlockQ8A> xq;
+  xq.resize(static_cast<size_t>(n * (k / 32)));
+  (avx2 ? kernels::quantize_activations_avx2 : kernels::quantize_activations_scalar)(x, n, k, xq.data());
+  return xq.data();
+}
+
+// Scalar reference on kPanel8 weights: unpack each row, then the row-major
+// reference kernels on it.
+void matmul_panel8_scalar(const float* x, const kernels::BlockQ8A* xq, int64_t n, int64_t k, const TensorView& w,
+                          const float* bias, float* y, size_t j0, size_t j1) {
+  const int64_t m = w.dim(0);
+  const size_t rb = dtype_row_bytes(w.dtype, k);
+  thread_local std::vector<uint8_t> row;
+  row.resize(rb);
+  for (size_t j = j0; j < j1; ++j) {
+    packed::unpack_row(w.dtype, static_cast<const uint8_t*>(w.data), k, static_cast<int64_t>(j), row.data());
+    const float* b = bias != nullptr ? bias + j : nullptr;
+    if (xq != nullptr) {
+      kernels::matmul_q8a_rows_scalar(w.dtype, row.data(), rb, xq, n, k, m, 0, 1, b, y + j);
+    } else {
+      kernels::matmul_rows_scalar(w.dtype, row.data(), rb, x, n, k, m, 0, 1, b, y + j);
+    }
+  }
+}
+
+}  // namespace
+
 void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const float* bias, float* y,
             ThreadPool* pool) {
   TANDEM_CHECK(w.rank() == 2 && w.dim(1) == k, "matmul: weight shape " + w.shape_string() +
@@ -62,32 +108,56 @@ void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const flo
   const size_t row_bytes = dtype_row_bytes(w.dtype, k);
   const uint8_t* wbase = static_cast<const uint8_t*>(w.data);
   const bool avx2 = active_isa() == Isa::kAvx2;
+  const DType t = w.dtype;
+  const kernels::BlockQ8A* xq = is_int8_dtype(t) ? quantize_x(x, n, k, avx2) : nullptr;
+
+  if (w.layout == Layout::kPanel8) {
+    TANDEM_CHECK(packed::supports(t), "matmul: kPanel8 weight of unsupported dtype");
+    if (!avx2) {
+      run_rows(pool, static_cast<size_t>(m), 16,
+               [&](size_t j0, size_t j1) { matmul_panel8_scalar(x, xq, n, k, w, bias, y, j0, j1); });
+      return;
+    }
+    const size_t panels = static_cast<size_t>(packed::n_panels(m));
+    if (xq != nullptr) {
+      thread_local std::vector<int32_t> xsum8;
+      const int64_t nb = k / 32;
+      xsum8.resize(static_cast<size_t>(n * nb));
+      if (t == DType::kQ4_0) {
+        for (int64_t b = 0; b < n * nb; ++b) {
+          int32_t s = 0;
+          for (int8_t q : xq[b].qs) s += q;
+          xsum8[static_cast<size_t>(b)] = 8 * s;
+        }
+      }
+      const int32_t* xs = xsum8.data();
+      run_rows(pool, panels, 2, [=](size_t p0, size_t p1) {
+        kernels::matmul_packed_q8a_avx2(t, wbase, xq, xs, n, k, m, static_cast<int64_t>(p0),
+                                        static_cast<int64_t>(p1), bias, y);
+      });
+    } else {
+      run_rows(pool, panels, 2, [=](size_t p0, size_t p1) {
+        kernels::matmul_packed_avx2(t, wbase, x, n, k, m, static_cast<int64_t>(p0), static_cast<int64_t>(p1),
+                                    bias, y);
+      });
+    }
+    return;
+  }
+
   std::function<void(size_t, size_t)> work;
-  if (w.dtype == DType::kQ8_0 || w.dtype == DType::kQ4_0) {
-    // Integer dot products against activations quantized per block of 32, as
-    // llama.cpp computes q8_0 / q4_0 layers. Each row is quantized on its own,
-    // so the result stays batch-invariant.
-    thread_local std::vector<kernels::BlockQ8A> xq;
-    xq.resize(static_cast<size_t>(n * (k / 32)));
-    (avx2 ? kernels::quantize_activations_avx2 : kernels::quantize_activations_scalar)(x, n, k, xq.data());
+  if (xq != nullptr) {
     kernels::MatmulQ8ARowsFn fn = avx2 ? kernels::matmul_q8a_rows_avx2 : kernels::matmul_q8a_rows_scalar;
-    const kernels::BlockQ8A* xqp = xq.data();
     work = [=](size_t j0, size_t j1) {
-      fn(w.dtype, wbase, row_bytes, xqp, n, k, m, static_cast<int64_t>(j0), static_cast<int64_t>(j1), bias, y);
+      fn(t, wbase, row_bytes, xq, n, k, m, static_cast<int64_t>(j0), static_cast<int64_t>(j1), bias, y);
     };
   } else {
     kernels::MatmulRowsFn fn = kernels::matmul_rows_scalar;
-    if (avx2 && kernels::avx2_supports(w.dtype)) fn = kernels::matmul_rows_avx2;
-    const DType t = w.dtype;
+    if (avx2 && kernels::avx2_supports(t)) fn = kernels::matmul_rows_avx2;
     work = [=](size_t j0, size_t j1) {
       fn(t, wbase, row_bytes, x, n, k, m, static_cast<int64_t>(j0), static_cast<int64_t>(j1), bias, y);
     };
   }
-  if (pool != nullptr) {
-    pool->parallel_for(static_cast<size_t>(m), 16, work);
-  } else {
-    work(0, static_cast<size_t>(m));
-  }
+  run_rows(pool, static_cast<size_t>(m), 16, work);
 }
 
 void rmsnorm(const float* x, const float* weight, int64_t n_rows, int64_t dim, float eps, float* y) {
@@ -160,6 +230,12 @@ void softmax(float* x, int64_t n) {
 void embedding_row(const TensorView& w, int64_t index, float* out) {
   const int64_t dim = w.dim(1);
   const uint8_t* src = static_cast<const uint8_t*>(w.data) + index * dtype_row_bytes(w.dtype, dim);
+  thread_local std::vector<uint8_t> row;
+  if (w.layout == Layout::kPanel8) {
+    row.resize(dtype_row_bytes(w.dtype, dim));
+    packed::unpack_row(w.dtype, static_cast<const uint8_t*>(w.data), dim, index, row.data());
+    src = row.data();
+  }
   TANDEM_CHECK(dequantize_row(w.dtype, src, out, dim), "embedding: unsupported dtype");
 }
 

@@ -29,6 +29,10 @@ float dot_f32(const float* a, const float* b, int64_t n);
 // Weight dtypes matmul computes on every ISA (f32, f16, bf16, q8_0, q4_0).
 bool matmul_supports(DType t);
 
+// Whether matmul on the active ISA runs faster on w in Layout::kPanel8
+// (packed::pack); matmul and embedding_row accept either layout.
+bool prefers_panel8(DType t);
+
 // y[i, j] = sum_k x[i, k] * w[j, k] (+ bias[j])  for i < n, j < m.
 // x: [n, k]; w: [m, k] any weight dtype; bias: [m] f32 or null; y: [n, m].
 // f32 / f16 / bf16 weights: f32 products of x and the stored weights.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tensor/kernels.h"
+#include "tensor/packed.h"
 #include "tensor/quant.h"
 
 namespace tandem {
@@ -36,6 +37,40 @@ QuantWeight make_weight(DType t, const std::vector<float>& w, int64_t m, int64_t
   q.view.shape = {m, k};
   q.view.nbytes = q.bytes.size();
   return q;
+}
+
+// The same weight in the kernels' kPanel8 layout.
+QuantWeight make_panel8(const QuantWeight& rm) {
+  QuantWeight q;
+  const int64_t m = rm.view.dim(0), k = rm.view.dim(1);
+  q.bytes.resize(packed::matrix_bytes(rm.view.dtype, m, k));
+  packed::pack(rm.view.dtype, rm.bytes.data(), m, k, q.bytes.data());
+  q.view = rm.view;
+  q.view.data = q.bytes.data();
+  q.view.layout = Layout::kPanel8;
+  q.view.nbytes = q.bytes.size();
+  return q;
+}
+
+TEST(PackedTest, UnpackRowInvertsPack) {
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+    for (int64_t m : {1, 8, 13, 24}) {
+      const int64_t k = 96;
+      QuantWeight rm = make_weight(t, randn(static_cast<size_t>(m * k), static_cast<uint32_t>(m)), m, k);
+      QuantWeight p = make_panel8(rm);
+      const size_t rb = dtype_row_bytes(t, k);
+      std::vector<uint8_t> row(rb);
+      for (int64_t j = 0; j < m; ++j) {
+        packed::unpack_row(t, p.bytes.data(), k, j, row.data());
+        EXPECT_EQ(0, std::memcmp(row.data(), rm.bytes.data() + static_cast<size_t>(j) * rb, rb))
+            << dtype_name(t) << " m=" << m << " row " << j;
+      }
+      std::vector<float> e1(static_cast<size_t>(k)), e2(e1.size());
+      ops::embedding_row(rm.view, m - 1, e1.data());
+      ops::embedding_row(p.view, m - 1, e2.data());
+      EXPECT_EQ(e1, e2);
+    }
+  }
 }
 
 TEST(QuantTest, Q8_0MatchesLlamaCppDefinition) {
@@ -120,7 +155,9 @@ TEST(OpsTest, MatmulIsBatchInvariant) {
   std::vector<float> x = randn(static_cast<size_t>(9 * k), 6);
   std::vector<float> w = randn(static_cast<size_t>(m * k), 7, 0.1f);
   for (DType t : {DType::kF32, DType::kF16, DType::kQ8_0, DType::kQ4_0}) {
-    QuantWeight q = make_weight(t, w, m, k);
+    QuantWeight rm = make_weight(t, w, m, k);
+    for (bool panel8 : {false, true}) {
+    const QuantWeight q = panel8 ? make_panel8(rm) : rm;
     ThreadPool pool(2);
     std::vector<float> all(static_cast<size_t>(9 * m));
     ops::matmul(x.data(), 9, k, q.view, nullptr, all.data(), &pool);
@@ -128,7 +165,8 @@ TEST(OpsTest, MatmulIsBatchInvariant) {
       std::vector<float> one(static_cast<size_t>(m));
       ops::matmul(x.data() + i * k, 1, k, q.view, nullptr, one.data(), nullptr);
       EXPECT_EQ(0, std::memcmp(one.data(), all.data() + i * m, one.size() * sizeof(float)))
-          << "row " << i << " dtype " << dtype_name(t) << " isa " << ops::isa_name(isa);
+          << "row " << i << " dtype " << dtype_name(t) << " isa " << ops::isa_name(isa) << " panel8 " << panel8;
+    }
     }
   }
   }
@@ -151,10 +189,11 @@ TEST(OpsTest, FastPathsMatchScalarReference) {
       {DType::kF32, 8, 3},   {DType::kF32, 45, 5},   {DType::kF32, 256, 33},
       {DType::kF16, 64, 7},  {DType::kF16, 203, 10}, {DType::kBF16, 96, 9},
       {DType::kBF16, 13, 4}, {DType::kQ8_0, 32, 5},  {DType::kQ8_0, 320, 19},
-      {DType::kQ4_0, 32, 3}, {DType::kQ4_0, 256, 21},
+      {DType::kQ4_0, 32, 3}, {DType::kQ4_0, 256, 21}, {DType::kF16, 600, 40},
+      {DType::kQ8_0, 64, 8}, {DType::kQ4_0, 1024, 17},
   };
   for (const MatmulCase& c : cases) {
-    for (int64_t n : {1, 2, 4, 5, 9, 33, 70}) {
+    for (int64_t n : {1, 2, 3, 4, 5, 7, 9, 33, 70, 100}) {
       std::vector<float> x = randn(static_cast<size_t>(n * c.k), static_cast<uint32_t>(n + c.k));
       std::vector<float> w = randn(static_cast<size_t>(c.m * c.k), static_cast<uint32_t>(c.m), 0.2f);
       std::vector<float> bias = randn(static_cast<size_t>(c.m), 77);
@@ -163,24 +202,50 @@ TEST(OpsTest, FastPathsMatchScalarReference) {
       for (int64_t r = 0; r < c.m; ++r)
         ASSERT_TRUE(dequantize_row(c.dtype, q.bytes.data() + r * dtype_row_bytes(c.dtype, c.k),
                                    wd.data() + r * c.k, c.k));
-      for (bool with_bias : {false, true}) {
+      const QuantWeight qp = make_panel8(q);
+      for (int variant = 0; variant < 4; ++variant) {
+        const bool with_bias = variant & 1;
+        const bool panel8 = variant & 2;
         const float* b = with_bias ? bias.data() : nullptr;
         std::vector<float> ref(static_cast<size_t>(n * c.m)), fast(ref.size());
         ASSERT_TRUE(ops::set_isa(ops::Isa::kScalar));
         ops::matmul(x.data(), n, c.k, q.view, b, ref.data(), nullptr);
         ASSERT_TRUE(ops::set_isa(ops::Isa::kAvx2));
         ThreadPool pool(3);
-        ops::matmul(x.data(), n, c.k, q.view, b, fast.data(), &pool);
+        ops::matmul(x.data(), n, c.k, panel8 ? qp.view : q.view, b, fast.data(), &pool);
         for (int64_t i = 0; i < n; ++i) {
           for (int64_t j = 0; j < c.m; ++j) {
             double mag = 0;
             for (int64_t kk = 0; kk < c.k; ++kk)
               mag += std::fabs(double(x[static_cast<size_t>(i * c.k + kk)]) * wd[static_cast<size_t>(j * c.k + kk)]);
             ASSERT_NEAR(fast[static_cast<size_t>(i * c.m + j)], ref[static_cast<size_t>(i * c.m + j)], 1e-5 * mag + 1e-7)
-                << dtype_name(c.dtype) << " k=" << c.k << " m=" << c.m << " n=" << n << " (" << i << "," << j << ")";
+                << dtype_name(c.dtype) << " k=" << c.k << " m=" << c.m << " n=" << n << " panel8=" << panel8
+                << " (" << i << "," << j << ")";
           }
         }
       }
+    }
+  }
+}
+
+// kPanel8 kernels across k-blocks (256 columns) and row blocks (96 / 64
+// rows): every row of a 101-row batch equals that row alone, bitwise.
+TEST(OpsTest, Panel8IsBatchInvariantAcrossBlocks) {
+  if (!ops::set_isa(ops::Isa::kAvx2)) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C";
+  const int64_t n = 101, k = 544, m = 27;
+  std::vector<float> x = randn(static_cast<size_t>(n * k), 31);
+  std::vector<float> w = randn(static_cast<size_t>(m * k), 32, 0.1f);
+  std::vector<float> bias = randn(static_cast<size_t>(m), 33);
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+    const QuantWeight q = make_panel8(make_weight(t, w, m, k));
+    ThreadPool pool(2);
+    std::vector<float> all(static_cast<size_t>(n * m));
+    ops::matmul(x.data(), n, k, q.view, bias.data(), all.data(), &pool);
+    for (int64_t i = 0; i < n; i += 7) {
+      std::vector<float> one(static_cast<size_t>(m));
+      ops::matmul(x.data() + i * k, 1, k, q.view, bias.data(), one.data(), nullptr);
+      EXPECT_EQ(0, std::memcmp(one.data(), all.data() + i * m, one.size() * sizeof(float)))
+          << "row " << i << " dtype " << dtype_name(t);
     }
   }
 }

@@ -13,9 +13,14 @@
 
 namespace tandem {
 
+// How a 2-D weight's bytes are arranged. kPanel8 is the matmul kernels'
+// interleaved layout (src/tensor/packed.h); only ops that say so accept it.
+enum class Layout : uint8_t { kRowMajor, kPanel8 };
+
 struct TensorView {
   const void* data = nullptr;
   DType dtype = DType::kF32;
+  Layout layout = Layout::kRowMajor;
   std::vector<int64_t> shape;  // row-major, outermost first
   size_t nbytes = 0;
 

@@ -1,0 +1,282 @@
+// AVX2 + FMA + F16C matmuls over kPanel8 weights (src/tensor/packed.h).
+//
+// Every output y[i, j] is one chain over k in ascending order, whatever the
+// tile, batch size or thread split:
+//   f32 / f16 / bf16: acc = fma(x[i, k], w[j, k], acc) from acc = 0, then + bias;
+//   q8_0 / q4_0:      per block b, acc = fma(d_w * d_x, float(isum), acc), where
+//                     isum is the exact integer dot of the block's quants.
+// Lanes hold 8 different outputs, so there is no horizontal reduction, and a
+// partial chain parked in y between k-blocks is reloaded bit-exactly. That is
+// what makes the GEMM (many rows) and the GEMV (one row) agree bitwise.
+//
+// Compiled with -mavx2 -mfma -mf16c; only called after
+// cpu_has_avx2_fma_f16c() said yes.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "tensor/kernels.h"
+#include "tensor/packed.h"
+
+namespace tandem::kernels {
+namespace {
+
+// 8 rows' weights at column kk of a float-type panel.
+template <DType T>
+inline __m256 load_col(const uint8_t* panel, int64_t kk) {
+  if constexpr (T == DType::kF32) {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(panel) + kk * 8);
+  } else if constexpr (T == DType::kF16) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(panel + kk * 16)));
+  } else {  // bf16
+    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(panel + kk * 16)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+  }
+}
+
+// Mask for the first `rows` of 8 lanes.
+inline __m256i row_mask(int64_t rows) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(rows)), idx);
+}
+
+inline __m256 load_out(const float* p, int64_t rows) {
+  return rows >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, row_mask(rows));
+}
+
+inline void store_out(float* p, __m256 v, int64_t rows) {
+  if (rows >= 8) {
+    _mm256_storeu_ps(p, v);
+  } else {
+    _mm256_maskstore_ps(p, row_mask(rows), v);
+  }
+}
+
+// Where a tile's outputs go and which part of the chain it runs.
+struct Out {
+  float* y;            // y[0, 0]
+  int64_t m;           // row stride of y
+  const float* bias;   // [m] or null
+  bool first, last;    // first k-block: start from 0; last: add the bias
+};
+
+// JP panels x IR activation rows, columns [k0, k1).
+template <DType T, int JP, int IR>
+inline void float_tile(const uint8_t* w, size_t pbytes, int64_t p, const float* x, int64_t k, int64_t i,
+                       int64_t k0, int64_t k1, const Out& o) {
+  __m256 acc[IR][JP];
+  int64_t rows[JP];
+  for (int q = 0; q < JP; ++q) rows[q] = std::min<int64_t>(8, o.m - (p + q) * 8);
+  for (int r = 0; r < IR; ++r)
+    for (int q = 0; q < JP; ++q)
+      acc[r][q] = o.first ? _mm256_setzero_ps() : load_out(o.y + (i + r) * o.m + (p + q) * 8, rows[q]);
+  const uint8_t* pw[JP];
+  for (int q = 0; q < JP; ++q) pw[q] = w + static_cast<size_t>(p + q) * pbytes;
+  const float* xr[IR];
+  for (int r = 0; r < IR; ++r) xr[r] = x + (i + r) * k;
+  for (int64_t kk = k0; kk < k1; ++kk) {
+    __m256 wv[JP];
+    for (int q = 0; q < JP; ++q) wv[q] = load_col<T>(pw[q], kk);
+    for (int r = 0; r < IR; ++r) {
+      const __m256 xb = _mm256_broadcast_ss(xr[r] + kk);
+      for (int q = 0; q < JP; ++q) acc[r][q] = _mm256_fmadd_ps(xb, wv[q], acc[r][q]);
+    }
+  }
+  for (int q = 0; q < JP; ++q) {
+    __m256 b = _mm256_setzero_ps();
+    if (o.last && o.bias != nullptr) b = load_out(o.bias + (p + q) * 8, rows[q]);
+    for (int r = 0; r < IR; ++r) {
+      const __m256 v = o.last ? _mm256_add_ps(acc[r][q], b) : acc[r][q];
+      store_out(o.y + (i + r) * o.m + (p + q) * 8, v, rows[q]);
+    }
+  }
+}
+
+template <DType T, int JP>
+inline void float_rows(const uint8_t* w, size_t pbytes, int64_t p, const float* x, int64_t k, int64_t i0,
+                       int64_t i1, int64_t k0, int64_t k1, const Out& o) {
+  constexpr int kIr = JP == 1 ? 6 : 6;
+  int64_t i = i0;
+  for (; i + kIr <= i1; i += kIr) float_tile<T, JP, kIr>(w, pbytes, p, x, k, i, k0, k1, o);
+  switch (i1 - i) {
+    case 5: float_tile<T, JP, 5>(w, pbytes, p, x, k, i, k0, k1, o); break;
+    case 4: float_tile<T, JP, 4>(w, pbytes, p, x, k, i, k0, k1, o); break;
+    case 3: float_tile<T, JP, 3>(w, pbytes, p, x, k, i, k0, k1, o); break;
+    case 2: float_tile<T, JP, 2>(w, pbytes, p, x, k, i, k0, k1, o); break;
+    case 1: float_tile<T, JP, 1>(w, pbytes, p, x, k, i, k0, k1, o); break;
+    default: break;
+  }
+}
+
+template <DType T>
+void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t k, int64_t m, int64_t p0,
+                           int64_t p1, const float* bias, float* y) {
+  const size_t pbytes = packed::panel_bytes(T, k);
+  if (n <= 2) {
+    // Decode: one pass over the weights, four panels at a time for enough
+    // independent FMA chains.
+    const Out o{y, m, bias, true, true};
+    int64_t p = p0;
+    for (; p + 4 <= p1; p += 4) {
+      if (n == 1) float_tile<T, 4, 1>(w, pbytes, p, x, k, 0, 0, k, o);
+      else float_tile<T, 4, 2>(w, pbytes, p, x, k, 0, 0, k, o);
+    }
+    for (; p < p1; ++p) {
+      if (n == 1) float_tile<T, 1, 1>(w, pbytes, p, x, k, 0, 0, k, o);
+      else float_tile<T, 1, 2>(w, pbytes, p, x, k, 0, 0, k, o);
+    }
+    return;
+  }
+  // Prefill: blocks of kKc columns x kNc rows of x stay in L2 while the
+  // weight panels' slices (2 panels x kKc columns, 8 KiB for f16) sit in L1.
+  constexpr int64_t kKc = 256, kNc = 96;
+  for (int64_t k0 = 0; k0 < k; k0 += kKc) {
+    const int64_t k1 = std::min(k, k0 + kKc);
+    const Out o{y, m, bias, k0 == 0, k1 == k};
+    for (int64_t i0 = 0; i0 < n; i0 += kNc) {
+      const int64_t i1 = std::min(n, i0 + kNc);
+      int64_t p = p0;
+      for (; p + 2 <= p1; p += 2) float_rows<T, 2>(w, pbytes, p, x, k, i0, i1, k0, k1, o);
+      if (p < p1) float_rows<T, 1>(w, pbytes, p, x, k, i0, i1, k0, k1, o);
+    }
+  }
+}
+
+inline __m256i bcast4(const int8_t* q) {
+  int32_t v;
+  std::memcpy(&v, q, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// One panel x IR activation rows over all blocks (q4_0).
+template <int IR>
+inline void q4_tile(const uint8_t* panel, const BlockQ8A* const* xr, const int32_t* const* xs, int64_t nb,
+                    __m256 acc[IR]) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i ones = _mm256_set1_epi16(1);
+  constexpr size_t kG = 16 + 4 * 32;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* g = panel + static_cast<size_t>(b) * kG;
+    _mm_prefetch(reinterpret_cast<const char*>(g + 8 * kG), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(g + 8 * kG + 64), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(g + 8 * kG + 128), _MM_HINT_T0);
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+    __m256i lo[4], hi[4];
+    for (int t = 0; t < 4; ++t) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 16 + 32 * t));
+      lo[t] = _mm256_and_si256(v, m4);
+      hi[t] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    }
+    for (int r = 0; r < IR; ++r) {
+      const int8_t* q = xr[r][b].qs;
+      // Unsigned nibbles (0..15) times int8: each int16 pair sum is at most
+      // 2 * 15 * 127, so eight of them add without saturating.
+      __m256i s = _mm256_maddubs_epi16(lo[0], bcast4(q));
+      s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[0], bcast4(q + 16)));
+      for (int t = 1; t < 4; ++t) {
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo[t], bcast4(q + 4 * t)));
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[t], bcast4(q + 16 + 4 * t)));
+      }
+      // (nibble - 8) . x = nibble . x - 8 * sum(x): exact.
+      const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s, ones), _mm256_set1_epi32(xs[r][b]));
+      const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(xr[r][b].d));
+      acc[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(isum), acc[r]);
+    }
+  }
+}
+
+// One panel x IR activation rows over all blocks (q8_0).
+template <int IR>
+inline void q8_tile(const uint8_t* panel, const BlockQ8A* const* xr, int64_t nb, __m256 acc[IR]) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  constexpr size_t kG = 16 + 8 * 32;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* g = panel + static_cast<size_t>(b) * kG;
+    for (int c = 0; c < 5; ++c)
+      _mm_prefetch(reinterpret_cast<const char*>(g + 4 * kG + 64 * c), _MM_HINT_T0);
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+    __m256i s[IR];
+    for (int r = 0; r < IR; ++r) s[r] = _mm256_setzero_si256();
+    for (int t = 0; t < 8; ++t) {
+      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 16 + 32 * t));
+      const __m256i aw = _mm256_sign_epi8(w, w);
+      for (int r = 0; r < IR; ++r) {
+        // |w| * (x * sign(w)): at most 2 * 128 * 127 per int16, no saturation.
+        const __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(bcast4(xr[r][b].qs + 4 * t), w));
+        s[r] = _mm256_add_epi32(s[r], _mm256_madd_epi16(p, ones));
+      }
+    }
+    for (int r = 0; r < IR; ++r) {
+      const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(xr[r][b].d));
+      acc[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(s[r]), acc[r]);
+    }
+  }
+}
+
+template <DType T, int IR>
+inline void q8a_tile_out(const uint8_t* w, size_t pbytes, int64_t p, const BlockQ8A* xq, const int32_t* xsum,
+                         int64_t nb, int64_t i, const Out& o) {
+  const BlockQ8A* xr[IR];
+  const int32_t* xs[IR];
+  for (int r = 0; r < IR; ++r) {
+    xr[r] = xq + (i + r) * nb;
+    xs[r] = xsum + (i + r) * nb;
+  }
+  __m256 acc[IR];
+  for (int r = 0; r < IR; ++r) acc[r] = _mm256_setzero_ps();
+  const uint8_t* panel = w + static_cast<size_t>(p) * pbytes;
+  if constexpr (T == DType::kQ4_0) {
+    q4_tile<IR>(panel, xr, xs, nb, acc);
+  } else {
+    q8_tile<IR>(panel, xr, nb, acc);
+  }
+  const int64_t rows = std::min<int64_t>(8, o.m - p * 8);
+  const __m256 b = o.bias != nullptr ? load_out(o.bias + p * 8, rows) : _mm256_setzero_ps();
+  for (int r = 0; r < IR; ++r) store_out(o.y + (i + r) * o.m + p * 8, _mm256_add_ps(acc[r], b), rows);
+}
+
+template <DType T>
+void matmul_packed_q8a_t(const uint8_t* w, const BlockQ8A* xq, const int32_t* xsum, int64_t n, int64_t k,
+                         int64_t m, int64_t p0, int64_t p1, const float* bias, float* y) {
+  const size_t pbytes = packed::panel_bytes(T, k);
+  const int64_t nb = k / 32;
+  const Out o{y, m, bias, true, true};
+  // Rows of x per pass: their quantized blocks (36 bytes per 32 values) stay
+  // in L2 while each weight panel (k * 0.56 or 1.06 bytes) sits in L1.
+  const int64_t nc = std::clamp<int64_t>(int64_t{160 * 1024} / (nb * 36) / 4 * 4, 4, 64);
+  constexpr int kIr = 4;
+  for (int64_t i0 = 0; i0 < n; i0 += nc) {
+    const int64_t i1 = std::min(n, i0 + nc);
+    for (int64_t p = p0; p < p1; ++p) {
+      int64_t i = i0;
+      for (; i + kIr <= i1; i += kIr) q8a_tile_out<T, kIr>(w, pbytes, p, xq, xsum, nb, i, o);
+      switch (i1 - i) {
+        case 3: q8a_tile_out<T, 3>(w, pbytes, p, xq, xsum, nb, i, o); break;
+        case 2: q8a_tile_out<T, 2>(w, pbytes, p, xq, xsum, nb, i, o); break;
+        case 1: q8a_tile_out<T, 1>(w, pbytes, p, xq, xsum, nb, i, o); break;
+        default: break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void matmul_packed_avx2(DType t, const uint8_t* w, const float* x, int64_t n, int64_t k, int64_t m,
+                        int64_t p0, int64_t p1, const float* bias, float* y) {
+  switch (t) {
+    case DType::kF32: return matmul_packed_float_t<DType::kF32>(w, x, n, k, m, p0, p1, bias, y);
+    case DType::kF16: return matmul_packed_float_t<DType::kF16>(w, x, n, k, m, p0, p1, bias, y);
+    case DType::kBF16: return matmul_packed_float_t<DType::kBF16>(w, x, n, k, m, p0, p1, bias, y);
+    default: break;
+  }
+}
+
+void matmul_packed_q8a_avx2(DType t, const uint8_t* w, const BlockQ8A* xq, const int32_t* xsum, int64_t n,
+                            int64_t k, int64_t m, int64_t p0, int64_t p1, const float* bias, float* y) {
+  if (t == DType::kQ4_0) return matmul_packed_q8a_t<DType::kQ4_0>(w, xq, xsum, n, k, m, p0, p1, bias, y);
+  return matmul_packed_q8a_t<DType::kQ8_0>(w, xq, xsum, n, k, m, p0, p1, bias, y);
+}
+
+}  // namespace tandem::kernels

@@ -1,0 +1,116 @@
+#include "tensor/packed.h"
+
+#include <cstring>
+
+#include "base/check.h"
+
+namespace tandem::packed {
+
+bool supports(DType t) {
+  switch (t) {
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16:
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+      return true;
+    default:
+      return false;
+  }
+}
+
+int64_t n_panels(int64_t m) { return (m + kRows - 1) / kRows; }
+
+size_t block_group_bytes(DType t) {
+  if (t == DType::kQ8_0) return 16 + 8 * 32;
+  if (t == DType::kQ4_0) return 16 + 4 * 32;
+  return 0;
+}
+
+size_t panel_bytes(DType t, int64_t k) {
+  TANDEM_CHECK(supports(t), "packed: unsupported dtype");
+  if (t == DType::kQ8_0 || t == DType::kQ4_0) return static_cast<size_t>(k / 32) * block_group_bytes(t);
+  return static_cast<size_t>(k) * kRows * dtype_info(t).block_bytes;
+}
+
+size_t matrix_bytes(DType t, int64_t m, int64_t k) {
+  return static_cast<size_t>(n_panels(m)) * panel_bytes(t, k);
+}
+
+namespace {
+
+// Calls f(row_offset_in_stored_row, offset_in_panel, nbytes) for every byte
+// run of row r (0..7) within one panel: the layout as a list of copies, so
+// pack and unpack are the same walk in opposite directions.
+template <class F>
+void for_each_run(DType t, int64_t k, int r, F&& f) {
+  if (t == DType::kQ8_0 || t == DType::kQ4_0) {
+    const size_t g = block_group_bytes(t);
+    const size_t blk = t == DType::kQ8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
+    const int chunks = t == DType::kQ8_0 ? 8 : 4;
+    for (int64_t b = 0; b < k / 32; ++b) {
+      const size_t src = static_cast<size_t>(b) * blk;
+      const size_t dst = static_cast<size_t>(b) * g;
+      f(src, dst + 2 * static_cast<size_t>(r), 2);  // scale
+      for (int c = 0; c < chunks; ++c)
+        f(src + 2 + 4 * static_cast<size_t>(c), dst + 16 + 32 * static_cast<size_t>(c) + 4 * static_cast<size_t>(r), 4);
+    }
+  } else {
+    const size_t es = static_cast<size_t>(dtype_info(t).block_bytes);
+    for (int64_t kk = 0; kk < k; ++kk)
+      f(static_cast<size_t>(kk) * es, (static_cast<size_t>(kk) * kRows + static_cast<size_t>(r)) * es, es);
+  }
+}
+
+}  // namespace
+
+namespace {
+
+template <class E>
+void pack_float_panel(const uint8_t* src, int64_t m, int64_t k, int64_t p, uint8_t* panel) {
+  E* out = reinterpret_cast<E*>(panel);
+  for (int r = 0; r < kRows; ++r) {
+    const int64_t j = p * kRows + r;
+    if (j >= m) break;
+    const E* row = reinterpret_cast<const E*>(src) + j * k;
+    for (int64_t kk = 0; kk < k; ++kk) out[kk * kRows + r] = row[kk];
+  }
+}
+
+}  // namespace
+
+void pack(DType t, const uint8_t* src, int64_t m, int64_t k, uint8_t* dst, ThreadPool* pool) {
+  const size_t pb = panel_bytes(t, k);
+  const size_t rb = dtype_row_bytes(t, k);
+  auto work = [&](size_t p0, size_t p1) {
+    for (size_t p = p0; p < p1; ++p) {
+      uint8_t* panel = dst + p * pb;
+      std::memset(panel, 0, pb);
+      const int64_t pi = static_cast<int64_t>(p);
+      if (t == DType::kF32) {
+        pack_float_panel<uint32_t>(src, m, k, pi, panel);
+      } else if (t == DType::kF16 || t == DType::kBF16) {
+        pack_float_panel<uint16_t>(src, m, k, pi, panel);
+      } else {
+        for (int r = 0; r < kRows && pi * kRows + r < m; ++r) {
+          const uint8_t* row = src + static_cast<size_t>(pi * kRows + r) * rb;
+          for_each_run(t, k, r, [&](size_t s, size_t d, size_t n) { std::memcpy(panel + d, row + s, n); });
+        }
+      }
+    }
+  };
+  const size_t panels = static_cast<size_t>(n_panels(m));
+  if (pool != nullptr) {
+    pool->parallel_for(panels, 8, work);
+  } else {
+    work(0, panels);
+  }
+}
+
+void unpack_row(DType t, const uint8_t* packed, int64_t k, int64_t j, uint8_t* dst) {
+  const uint8_t* panel = packed + static_cast<size_t>(j / kRows) * panel_bytes(t, k);
+  for_each_run(t, k, static_cast<int>(j % kRows),
+               [&](size_t s, size_t d, size_t n) { std::memcpy(dst + s, panel + d, n); });
+}
+
+}  // namespace tandem::packed
