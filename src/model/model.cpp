@@ -173,6 +173,8 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
 void Model::FreeDeleter::operator()(uint8_t* p) const { std::free(p); }
 
 Status Model::pack_weights() {
+  // TANDEM_PACK=0 keeps the stored row-major layout (for A/B measurements).
+  if (const char* env = std::getenv("TANDEM_PACK"); env != nullptr && std::string(env) == "0") return ok_status();
   ThreadPool& pool = ThreadPool::global();
   auto pack_one = [&](TensorView& v) -> Status {
     if (v.layout != Layout::kRowMajor || !ops::prefers_panel8(v.dtype)) return ok_status();
