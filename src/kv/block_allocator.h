@@ -58,6 +58,11 @@ class BlockAllocator {
   bool can_allocate(int32_t n) const { return n <= available(); }
   int32_t ref_count(BlockId id) const { return block(id).ref; }
   bool is_sealed(BlockId id) const { return block(id).sealed; }
+  // The hash a sealed block is indexed under.
+  BlockHash hash_of(BlockId id) const {
+    TANDEM_CHECK(block(id).sealed, "hash_of: block is not sealed");
+    return block(id).hash;
+  }
   KvBlockStats stats() const;
 
   // Longest prefix of the chain `hashes` (hash i covers tokens
