@@ -225,14 +225,18 @@ TEST_F(EngineTest, CancelOnBackgroundThreadFreesBlocks) {
   StreamEvent last;
   GenerationRequest r = seeded(prompt(2, 30), 3, 200);
   r.stop_at_eos = false;
+  bool cancel_sent = false;
   r.on_event = [&](const StreamEvent& ev) {
-    std::lock_guard<std::mutex> lock(mu);
+    std::unique_lock<std::mutex> lock(mu);
     tokens += ev.token >= 0;
     if (ev.finished) {
       done = true;
       last = ev;
     }
     cv.notify_all();
+    // Hold the step thread after the third token until cancel() is in, so
+    // the request cannot finish first however the threads are scheduled.
+    if (tokens == 3) cv.wait_for(lock, std::chrono::seconds(60), [&] { return cancel_sent; });
   };
   (*e)->start();
   Result<RequestId> id = (*e)->submit(r);
@@ -243,11 +247,16 @@ TEST_F(EngineTest, CancelOnBackgroundThreadFreesBlocks) {
   }
   ASSERT_TRUE((*e)->cancel(*id).ok());
   {
+    std::lock_guard<std::mutex> lock(mu);
+    cancel_sent = true;
+    cv.notify_all();
+  }
+  {
     std::unique_lock<std::mutex> lock(mu);
     ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return done; }));
   }
   EXPECT_EQ(last.reason, SeqEnd::kCancelled);
-  EXPECT_LT(last.completion_tokens, 200);
+  EXPECT_LE(last.completion_tokens, 4);  // cancelled right after the third token
   (*e)->stop();
   const EngineStats st = (*e)->stats();
   EXPECT_EQ(st.scheduler.device.used, 0);
