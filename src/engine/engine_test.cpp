@@ -1,0 +1,290 @@
+// The serving engine on the shipped model (models/tiny-kjv): determinism
+// across batch composition, prefix sharing, preemption, cancellation.
+#include "engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include "engine/generator.h"
+#include "engine/model_loader.h"
+
+namespace tandem {
+namespace {
+
+std::string source_dir() {
+  if (const char* d = std::getenv("TANDEM_SOURCE_DIR")) return d;
+  return TANDEM_SOURCE_DIR;
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto m = load_model(source_dir() + "/models/tiny-kjv");
+    ASSERT_TRUE(m.ok()) << m.status().to_string();
+    loaded_ = new LoadedModel(std::move(m).value());
+    std::ifstream f(source_dir() + "/models/tiny-kjv/heldout.txt");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    text_ = new std::string(ss.str());
+  }
+  static void TearDownTestSuite() {
+    delete loaded_;
+    delete text_;
+  }
+  static const Model& model() { return *loaded_->model; }
+  static const Tokenizer& tok() { return *loaded_->tokenizer; }
+  // Prompt `i`: a slice of held-out text, n tokens long.
+  static std::vector<int32_t> prompt(int i, size_t n) {
+    std::vector<int32_t> t = tok().encode(std::string_view(*text_).substr(static_cast<size_t>(i) * 97, 4000));
+    t.resize(n);
+    return t;
+  }
+
+  static EngineConfig config(int32_t n_blocks) {
+    EngineConfig c;
+    c.scheduler.n_blocks = n_blocks;
+    c.scheduler.block_size = 16;
+    c.scheduler.max_step_tokens = 256;
+    c.scheduler.max_step_seqs = 64;
+    c.scheduler.max_chunk_tokens = 64;
+    return c;
+  }
+
+  struct Collected {
+    std::vector<int32_t> tokens;
+    std::string text;
+    StreamEvent last;
+    int finals = 0;
+  };
+  // Submits, wiring the events into `out`.
+  static RequestId submit(Engine& e, GenerationRequest r, Collected& out) {
+    r.on_event = [&out](const StreamEvent& ev) {
+      if (ev.token >= 0) out.tokens.push_back(ev.token);
+      out.text += ev.text;
+      if (ev.finished) {
+        out.last = ev;
+        ++out.finals;
+      }
+    };
+    Result<RequestId> id = e.submit(std::move(r));
+    EXPECT_TRUE(id.ok()) << id.status().to_string();
+    return id.ok() ? *id : 0;
+  }
+
+  static GenerationRequest seeded(std::vector<int32_t> p, uint64_t seed, int32_t max_tokens) {
+    GenerationRequest r;
+    r.prompt = std::move(p);
+    r.max_tokens = max_tokens;
+    r.sampling.temperature = 0.9f;
+    r.sampling.top_p = 0.95f;
+    r.sampling.seed = seed;
+    return r;
+  }
+
+  static std::vector<int32_t> alone(const GenerationRequest& r, int32_t n_blocks = 256) {
+    auto e = Engine::create(model(), tok(), config(n_blocks), nullptr);
+    EXPECT_TRUE(e.ok());
+    Collected c;
+    submit(**e, r, c);
+    (*e)->run_until_idle();
+    EXPECT_EQ(c.finals, 1);
+    return c.tokens;
+  }
+
+  static inline LoadedModel* loaded_ = nullptr;
+  static inline std::string* text_ = nullptr;
+};
+
+TEST_F(EngineTest, RejectsBadRequests) {
+  auto e = Engine::create(model(), tok(), config(64), nullptr);
+  ASSERT_TRUE(e.ok());
+  GenerationRequest r;
+  EXPECT_EQ((*e)->submit(r).status().code(), StatusCode::kInvalidArgument);
+  r.prompt = {1, 99999};
+  EXPECT_EQ((*e)->submit(r).status().code(), StatusCode::kInvalidArgument);
+  r.prompt = std::vector<int32_t>(256, 5);  // the model's whole context
+  EXPECT_EQ((*e)->submit(r).status().code(), StatusCode::kOutOfRange);
+  r.prompt = {1, 5};
+  r.sampling.temperature = -1;
+  EXPECT_EQ((*e)->submit(r).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*e)->cancel(12345).code(), StatusCode::kNotFound);
+}
+
+TEST_F(EngineTest, MatchesSingleSequenceGenerator) {
+  const GenerationRequest r = seeded(prompt(0, 40), 42, 24);
+  GenerateOptions g;
+  g.max_tokens = r.max_tokens;
+  g.sampling = r.sampling;
+  auto ref = generate(model(), tok(), r.prompt, g, nullptr, nullptr);
+  ASSERT_TRUE(ref.ok());
+  EXPECT_EQ(alone(r), ref->tokens);
+}
+
+TEST_F(EngineTest, SeededRequestSameAloneAndAmong32) {
+  const GenerationRequest r = seeded(prompt(3, 50), 7, 32);
+  const std::vector<int32_t> solo = alone(r);
+  ASSERT_FALSE(solo.empty());
+
+  auto e = Engine::create(model(), tok(), config(256), nullptr);
+  ASSERT_TRUE(e.ok());
+  std::vector<Collected> others(31);
+  Collected mine;
+  for (int i = 0; i < 32; ++i) {
+    if (i == 16) {
+      submit(**e, r, mine);
+      continue;
+    }
+    GenerationRequest o = seeded(prompt(10 + i, 20 + static_cast<size_t>(i) * 3), 1000 + static_cast<uint64_t>(i), 16 + i);
+    if (i % 3 == 0) o.sampling.temperature = 0;
+    o.priority = i % 2 ? Priority::kBatch : Priority::kInteractive;
+    submit(**e, o, others[static_cast<size_t>(i < 16 ? i : i - 1)]);
+  }
+  (*e)->run_until_idle();
+  EXPECT_EQ(mine.tokens, solo);
+  EXPECT_EQ(mine.finals, 1);
+  for (const Collected& c : others) EXPECT_EQ(c.finals, 1);
+  const EngineStats st = (*e)->stats();
+  EXPECT_EQ(st.requests_finished, 32);
+  EXPECT_EQ(st.scheduler.device.used, 0);
+  EXPECT_LT(st.steps, 32 * 16) << "requests were batched, not run one by one";
+}
+
+TEST_F(EngineTest, SharedPrefixHeldOnceAndGivesSameTokens) {
+  const std::vector<int32_t> system = prompt(1, 160);  // 10 blocks
+  auto e = Engine::create(model(), tok(), config(400), nullptr);
+  ASSERT_TRUE(e.ok());
+  std::vector<Collected> outs(32);
+  std::vector<GenerationRequest> reqs;
+  for (int i = 0; i < 32; ++i) {
+    std::vector<int32_t> p = system;
+    const std::vector<int32_t> tail = prompt(50 + i, 6);
+    p.insert(p.end(), tail.begin(), tail.end());
+    GenerationRequest r;
+    r.prompt = p;
+    r.max_tokens = 8;
+    r.sampling.temperature = 0;
+    r.stop_at_eos = false;
+    reqs.push_back(r);
+    submit(**e, r, outs[static_cast<size_t>(i)]);
+  }
+  (*e)->run_until_idle();
+  const EngineStats st = (*e)->stats();
+  // One copy of the 10 prefix blocks plus 1-2 private blocks each, not 32 x 11.
+  EXPECT_LE(st.peak_blocks_used, 10 + 2 * 32);
+  EXPECT_EQ(st.scheduler.device.prefix_hit_tokens, 31 * 160);
+  int cached = 0;
+  for (const Collected& c : outs) cached += c.last.cached_prompt_tokens == 160;
+  EXPECT_EQ(cached, 31);
+  EXPECT_LT(st.prompt_tokens_computed, 160 + 32 * 6 + 32);
+  // KV served from the prefix cache gives the same tokens as computing it.
+  EXPECT_EQ(outs[5].tokens, alone(reqs[5]));
+  EXPECT_EQ(outs[31].tokens, alone(reqs[31]));
+}
+
+TEST_F(EngineTest, PreemptionKeepsTokensIdentical) {
+  for (PreemptionMode mode : {PreemptionMode::kRecompute, PreemptionMode::kSwap}) {
+    EngineConfig c = config(12);  // 192 positions for 6 requests of ~80
+    c.scheduler.preemption = mode;
+    c.scheduler.n_host_blocks = mode == PreemptionMode::kSwap ? 64 : 0;
+    c.scheduler.max_seq_len = 192;
+    auto e = Engine::create(model(), tok(), c, nullptr);
+    ASSERT_TRUE(e.ok()) << e.status().to_string();
+    std::vector<GenerationRequest> reqs;
+    std::vector<Collected> outs(6);
+    for (int i = 0; i < 6; ++i) {
+      GenerationRequest r = seeded(prompt(20 + i, 40), 500 + static_cast<uint64_t>(i), 40);
+      r.stop_at_eos = false;
+      reqs.push_back(r);
+      submit(**e, r, outs[static_cast<size_t>(i)]);
+    }
+    (*e)->run_until_idle();
+    const EngineStats st = (*e)->stats();
+    if (mode == PreemptionMode::kSwap) {
+      EXPECT_GT(st.scheduler.preempted_swap, 0);
+    } else {
+      EXPECT_GT(st.scheduler.preempted_recompute, 0);
+    }
+    for (int i = 0; i < 6; ++i) {
+      EXPECT_EQ(outs[static_cast<size_t>(i)].tokens.size(), 40u);
+      EXPECT_EQ(outs[static_cast<size_t>(i)].tokens, alone(reqs[static_cast<size_t>(i)]))
+          << "request " << i << " mode " << static_cast<int>(mode);
+    }
+  }
+}
+
+TEST_F(EngineTest, CancelOnBackgroundThreadFreesBlocks) {
+  auto e = Engine::create(model(), tok(), config(64), nullptr);
+  ASSERT_TRUE(e.ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  int tokens = 0;
+  bool done = false;
+  StreamEvent last;
+  GenerationRequest r = seeded(prompt(2, 30), 3, 200);
+  r.stop_at_eos = false;
+  bool cancel_sent = false;
+  r.on_event = [&](const StreamEvent& ev) {
+    std::unique_lock<std::mutex> lock(mu);
+    tokens += ev.token >= 0;
+    if (ev.finished) {
+      done = true;
+      last = ev;
+    }
+    cv.notify_all();
+    // Hold the step thread after the third token until cancel() is in, so
+    // the request cannot finish first however the threads are scheduled.
+    if (tokens == 3) cv.wait_for(lock, std::chrono::seconds(60), [&] { return cancel_sent; });
+  };
+  (*e)->start();
+  Result<RequestId> id = (*e)->submit(r);
+  ASSERT_TRUE(id.ok());
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return tokens >= 3 || done; }));
+  }
+  ASSERT_TRUE((*e)->cancel(*id).ok());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    cancel_sent = true;
+    cv.notify_all();
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return done; }));
+  }
+  EXPECT_EQ(last.reason, SeqEnd::kCancelled);
+  EXPECT_LE(last.completion_tokens, 4);  // cancelled right after the third token
+  (*e)->stop();
+  const EngineStats st = (*e)->stats();
+  EXPECT_EQ(st.scheduler.device.used, 0);
+  EXPECT_EQ(st.scheduler.running + st.scheduler.waiting, 0);
+  EXPECT_EQ((*e)->cancel(*id).code(), StatusCode::kNotFound);
+}
+
+TEST_F(EngineTest, StopStringEndsAndIsNotShown) {
+  GenerationRequest r;
+  r.prompt = prompt(4, 30);
+  r.max_tokens = 40;
+  r.sampling.temperature = 0;
+  r.stop_at_eos = false;
+  auto e = Engine::create(model(), tok(), config(64), nullptr);
+  ASSERT_TRUE(e.ok());
+  Collected free_run;
+  submit(**e, r, free_run);
+  (*e)->run_until_idle();
+  ASSERT_GT(free_run.text.size(), 12u);
+  // Stop at a piece of what it generates anyway.
+  const std::string stop = free_run.text.substr(6, 4);
+  r.stop = {stop};
+  Collected stopped;
+  submit(**e, r, stopped);
+  (*e)->run_until_idle();
+  EXPECT_EQ(stopped.last.reason, SeqEnd::kStop);
+  EXPECT_EQ(stopped.text, free_run.text.substr(0, free_run.text.find(stop)));
+}
+
+}  // namespace
+}  // namespace tandem
