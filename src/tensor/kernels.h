@@ -39,22 +39,27 @@ void quantize_activations_avx2(const float* x, int64_t n, int64_t k, BlockQ8A* o
 
 // y[i * m + j] = sum over blocks b of (d_w[j, b] * d_x[i, b]) * isum(j, i, b)
 // (+ bias[j]), where isum is the exact integer dot of the block's quants.
-// Weight dtype q8_0 or q4_0.
+// For K-quants each 32-block b contributes
+//   d_x * (scale0 * isum(first 16) + scale1 * isum(last 16) - min * xsum[b])
+// (KBlock32 in kquant.h). xsum[i * nb + b]: sum of block b's quants of row i.
+// Weight dtype q8_0, q4_0, q4_K, q5_K or q6_K.
 using MatmulQ8ARowsFn = void (*)(DType t, const uint8_t* w, size_t row_bytes, const BlockQ8A* xq,
-                                 int64_t n, int64_t k, int64_t m, int64_t j0, int64_t j1,
-                                 const float* bias, float* y);
-void matmul_q8a_rows_scalar(DType t, const uint8_t* w, size_t row_bytes, const BlockQ8A* xq, int64_t n,
-                            int64_t k, int64_t m, int64_t j0, int64_t j1, const float* bias, float* y);
-void matmul_q8a_rows_avx2(DType t, const uint8_t* w, size_t row_bytes, const BlockQ8A* xq, int64_t n,
-                          int64_t k, int64_t m, int64_t j0, int64_t j1, const float* bias, float* y);
+                                 const int32_t* xsum, int64_t n, int64_t k, int64_t m, int64_t j0,
+                                 int64_t j1, const float* bias, float* y);
+void matmul_q8a_rows_scalar(DType t, const uint8_t* w, size_t row_bytes, const BlockQ8A* xq,
+                            const int32_t* xsum, int64_t n, int64_t k, int64_t m, int64_t j0, int64_t j1,
+                            const float* bias, float* y);
+void matmul_q8a_rows_avx2(DType t, const uint8_t* w, size_t row_bytes, const BlockQ8A* xq,
+                          const int32_t* xsum, int64_t n, int64_t k, int64_t m, int64_t j0, int64_t j1,
+                          const float* bias, float* y);
 
 // Matmuls over kPanel8 weights (src/tensor/packed.h), panels [p0, p1):
 // outputs j in [8 p0, min(m, 8 p1)). Float dtypes (f32, f16, bf16) take f32
 // activations; q8_0 / q4_0 take quantized activations and, for q4_0,
-// xsum8[i * nb + b] = 8 * (sum of block b's quants of row i).
+// xsum[i * nb + b] = sum of block b's quants of row i.
 void matmul_packed_avx2(DType t, const uint8_t* w, const float* x, int64_t n, int64_t k, int64_t m,
                         int64_t p0, int64_t p1, const float* bias, float* y);
-void matmul_packed_q8a_avx2(DType t, const uint8_t* w, const BlockQ8A* xq, const int32_t* xsum8, int64_t n,
+void matmul_packed_q8a_avx2(DType t, const uint8_t* w, const BlockQ8A* xq, const int32_t* xsum, int64_t n,
                             int64_t k, int64_t m, int64_t p0, int64_t p1, const float* bias, float* y);
 
 // Which dtypes the kernels handle: the scalar reference and AVX2 cover the

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "tensor/kernels.h"
+#include "tensor/kquant.h"
 
 namespace tandem::kernels {
 namespace {
@@ -203,6 +204,92 @@ inline void q8a_tile(const uint8_t* const* wr, const BlockQ8A* const* xr, int64_
     for (int i = 0; i < IR; ++i) out[j][i] = hsum(acc[j][i]);
 }
 
+// 32 quants of K-quant block b as int8 (q4_K / q5_K: 0..31; q6_K: -32..31).
+template <DType T>
+inline __m256i kquant_q(const uint8_t* row, int64_t b) {
+  const uint8_t* sb = row + static_cast<size_t>(b / 8) * static_cast<size_t>(dtype_info(T).block_bytes);
+  const int s = static_cast<int>(b % 8);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  if constexpr (T == DType::kQ6_K) {
+    const int n = s / 4, r = s % 4;
+    const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 64 * n + ((r & 1) ? 32 : 0)));
+    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 128 + 32 * n));
+    const __m256i lo = r < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
+    const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * r)), _mm256_set1_epi8(3));
+    return _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), _mm256_set1_epi8(32));
+  } else {
+    const int qs_off = T == DType::kQ4_K ? 16 : 48;
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + qs_off + 32 * (s / 2)));
+    __m256i q = (s & 1) ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) : _mm256_and_si256(v, m4);
+    if constexpr (T == DType::kQ5_K) {
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16));
+      const __m256i bit = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(s)), _mm256_set1_epi8(1));
+      q = _mm256_or_si256(q, _mm256_slli_epi16(bit, 4));
+    }
+    return q;
+  }
+}
+
+// K-quant tile: the same per-output sequence as every other tile shape.
+template <DType T, int JR, int IR>
+inline void kq_tile(const uint8_t* const* wr, const BlockQ8A* const* xr, const int32_t* const* xs, int64_t nb,
+                    float out[JR][IR]) {
+  __m256 acc[JR][IR];
+  float corr[JR][IR];
+  for (int j = 0; j < JR; ++j)
+    for (int i = 0; i < IR; ++i) {
+      acc[j][i] = _mm256_setzero_ps();
+      corr[j][i] = 0.0f;
+    }
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i q[JR], qa[JR];
+    float s0[JR], s1[JR], mn[JR];
+    for (int j = 0; j < JR; ++j) {
+      const uint8_t* sb = wr[j] + static_cast<size_t>(b / 8) * static_cast<size_t>(dtype_info(T).block_bytes);
+      kquant_scales32(T, sb, static_cast<int>(b % 8), &s0[j], &s1[j], &mn[j]);
+      q[j] = kquant_q<T>(wr[j], b);
+      if constexpr (T == DType::kQ6_K) qa[j] = _mm256_sign_epi8(q[j], q[j]);
+    }
+    for (int i = 0; i < IR; ++i) {
+      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[i][b].qs));
+      const float dx = xr[i][b].d;
+      for (int j = 0; j < JR; ++j) {
+        __m256i p16;
+        if constexpr (T == DType::kQ6_K) {
+          p16 = _mm256_maddubs_epi16(qa[j], _mm256_sign_epi8(xv, q[j]));
+        } else {
+          p16 = _mm256_maddubs_epi16(q[j], xv);  // unsigned quants: at most 2 * 31 * 127 per pair
+        }
+        // Lanes 0..3 hold the first 16 values' sums, 4..7 the last 16.
+        const __m256 isum = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
+        const __m256 sc = _mm256_set_m128(_mm_set1_ps(s1[j] * dx), _mm_set1_ps(s0[j] * dx));
+        acc[j][i] = _mm256_fmadd_ps(sc, isum, acc[j][i]);
+        if constexpr (T != DType::kQ6_K) corr[j][i] += (mn[j] * dx) * static_cast<float>(xs[i][b]);
+      }
+    }
+  }
+  for (int j = 0; j < JR; ++j)
+    for (int i = 0; i < IR; ++i) out[j][i] = hsum(acc[j][i]) - corr[j][i];
+}
+
+template <DType T>
+void matmul_kq_rows_t(const uint8_t* w, size_t row_bytes, const BlockQ8A* xq, const int32_t* xsum, int64_t n,
+                      int64_t k, int64_t m, int64_t j0, int64_t j1, const float* bias, float* y) {
+  const int64_t nb = k / 32;
+  drive_tiles(n, m, j0, j1, bias, y, [&]<int JR, int IR>(int64_t j, int64_t i, float (&o)[JR][IR]) {
+    const uint8_t* wr[JR];
+    const BlockQ8A* xr[IR];
+    const int32_t* xs[IR];
+    for (int r = 0; r < JR; ++r) wr[r] = w + (j + r) * row_bytes;
+    for (int r = 0; r < IR; ++r) {
+      xr[r] = xq + (i + r) * nb;
+      xs[r] = xsum + (i + r) * nb;
+    }
+    kq_tile<T, JR, IR>(wr, xr, xs, nb, o);
+  });
+}
+
 template <DType T>
 void matmul_q8a_rows_t(const uint8_t* w, size_t row_bytes, const BlockQ8A* xq, int64_t n, int64_t k,
                        int64_t m, int64_t j0, int64_t j1, const float* bias, float* y) {
@@ -225,6 +312,9 @@ bool avx2_supports(DType t) {
     case DType::kBF16:
     case DType::kQ8_0:
     case DType::kQ4_0:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
       return true;
     default:
       return false;
@@ -280,8 +370,15 @@ void quantize_activations_avx2(const float* x, int64_t n, int64_t k, BlockQ8A* o
   }
 }
 
-void matmul_q8a_rows_avx2(DType t, const uint8_t* w, size_t row_bytes, const BlockQ8A* xq, int64_t n,
-                          int64_t k, int64_t m, int64_t j0, int64_t j1, const float* bias, float* y) {
+void matmul_q8a_rows_avx2(DType t, const uint8_t* w, size_t row_bytes, const BlockQ8A* xq,
+                          const int32_t* xsum, int64_t n, int64_t k, int64_t m, int64_t j0, int64_t j1,
+                          const float* bias, float* y) {
+  switch (t) {
+    case DType::kQ4_K: return matmul_kq_rows_t<DType::kQ4_K>(w, row_bytes, xq, xsum, n, k, m, j0, j1, bias, y);
+    case DType::kQ5_K: return matmul_kq_rows_t<DType::kQ5_K>(w, row_bytes, xq, xsum, n, k, m, j0, j1, bias, y);
+    case DType::kQ6_K: return matmul_kq_rows_t<DType::kQ6_K>(w, row_bytes, xq, xsum, n, k, m, j0, j1, bias, y);
+    default: break;
+  }
   if (t == DType::kQ8_0) return matmul_q8a_rows_t<DType::kQ8_0>(w, row_bytes, xq, n, k, m, j0, j1, bias, y);
   return matmul_q8a_rows_t<DType::kQ4_0>(w, row_bytes, xq, n, k, m, j0, j1, bias, y);
 }

@@ -179,7 +179,7 @@ inline void q4_tile(const uint8_t* panel, const BlockQ8A* const* xr, const int32
         s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[t], bcast4(q + 16 + 4 * t)));
       }
       // (nibble - 8) . x = nibble . x - 8 * sum(x): exact.
-      const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s, ones), _mm256_set1_epi32(xs[r][b]));
+      const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s, ones), _mm256_set1_epi32(8 * xs[r][b]));
       const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(xr[r][b].d));
       acc[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(isum), acc[r]);
     }

@@ -12,6 +12,7 @@
 
 #include "base/check.h"
 #include "tensor/kernels.h"
+#include "tensor/kquant.h"
 #include "tensor/ops.h"
 #include "tensor/quant.h"
 
@@ -85,9 +86,32 @@ inline float weight_block(DType t, const uint8_t* row, int64_t b, int8_t q[32]) 
 
 }  // namespace
 
-void matmul_q8a_rows_scalar(DType t, const uint8_t* w, size_t row_bytes, const BlockQ8A* xq, int64_t n,
-                            int64_t k, int64_t m, int64_t j0, int64_t j1, const float* bias, float* y) {
+void matmul_q8a_rows_scalar(DType t, const uint8_t* w, size_t row_bytes, const BlockQ8A* xq,
+                            const int32_t* xsum, int64_t n, int64_t k, int64_t m, int64_t j0, int64_t j1,
+                            const float* bias, float* y) {
   const int64_t nb = k / 32;
+  if (is_kquant(t)) {
+    const size_t sb_bytes = static_cast<size_t>(dtype_info(t).block_bytes);
+    KBlock32 kb;
+    for (int64_t j = j0; j < j1; ++j) {
+      const uint8_t* row = w + j * row_bytes;
+      const float b0 = bias != nullptr ? bias[j] : 0.0f;
+      for (int64_t i = 0; i < n; ++i) {
+        const BlockQ8A* xb = xq + i * nb;
+        float acc = 0.0f;
+        for (int64_t b = 0; b < nb; ++b) {
+          kquant_block32(t, row + static_cast<size_t>(b / 8) * sb_bytes, static_cast<int>(b % 8), &kb);
+          int32_t isum[2] = {0, 0};
+          for (int e = 0; e < 32; ++e) isum[e / 16] += static_cast<int32_t>(kb.q[e]) * xb[b].qs[e];
+          const float v = kb.scale[0] * static_cast<float>(isum[0]) + kb.scale[1] * static_cast<float>(isum[1]) -
+                          kb.min * static_cast<float>(xsum[i * nb + b]);
+          acc += xb[b].d * v;
+        }
+        y[i * m + j] = acc + b0;
+      }
+    }
+    return;
+  }
   int8_t q[32];
   for (int64_t j = j0; j < j1; ++j) {
     const uint8_t* row = w + j * row_bytes;

@@ -10,6 +10,7 @@
 
 #include "base/check.h"
 #include "tensor/kernels.h"
+#include "tensor/kquant.h"
 #include "tensor/packed.h"
 #include "tensor/quant.h"
 
@@ -67,21 +68,33 @@ void run_rows(ThreadPool* pool, size_t n, size_t grain, const std::function<void
   }
 }
 
-bool is_int8_dtype(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0; }
+bool is_int8_dtype(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0 || is_kquant(t); }
 
 // Activations quantized per block of 32 for the q8_0 / q4_0 integer dot
 // products, as llama.cpp computes those layers. Each row is quantized on its
 // own, so the result stays batch-invariant. Per calling thread.
-const kernels::BlockQ8A* quantize_x(const float* x, int64_t n, int64_t k, bool avx2) {
+// Also sets *xsum to each block's sum of quants (q4_0 and K-quant kernels
+// correct for their unsigned quants with it).
+const kernels::BlockQ8A* quantize_x(const float* x, int64_t n, int64_t k, bool avx2, const int32_t** xsum) {
   thread_local std::vector<kernels::BlockQ8A> xq;
-  xq.resize(static_cast<size_t>(n * (k / 32)));
+  thread_local std::vector<int32_t> sums;
+  const size_t nb = static_cast<size_t>(n * (k / 32));
+  xq.resize(nb);
+  sums.resize(nb);
   (avx2 ? kernels::quantize_activations_avx2 : kernels::quantize_activations_scalar)(x, n, k, xq.data());
+  for (size_t b = 0; b < nb; ++b) {
+    int32_t s = 0;
+    for (int8_t q : xq[b].qs) s += q;
+    sums[b] = s;
+  }
+  *xsum = sums.data();
   return xq.data();
 }
 
 // Scalar reference on kPanel8 weights: unpack each row, then the row-major
 // reference kernels on it.
-void matmul_panel8_scalar(const float* x, const kernels::BlockQ8A* xq, int64_t n, int64_t k, const TensorView& w,
+void matmul_panel8_scalar(const float* x, const kernels::BlockQ8A* xq, const int32_t* xsum, int64_t n, int64_t k,
+                          const TensorView& w,
                           const float* bias, float* y, size_t j0, size_t j1) {
   const int64_t m = w.dim(0);
   const size_t rb = dtype_row_bytes(w.dtype, k);
@@ -91,7 +104,7 @@ void matmul_panel8_scalar(const float* x, const kernels::BlockQ8A* xq, int64_t n
     packed::unpack_row(w.dtype, static_cast<const uint8_t*>(w.data), k, static_cast<int64_t>(j), row.data());
     const float* b = bias != nullptr ? bias + j : nullptr;
     if (xq != nullptr) {
-      kernels::matmul_q8a_rows_scalar(w.dtype, row.data(), rb, xq, n, k, m, 0, 1, b, y + j);
+      kernels::matmul_q8a_rows_scalar(w.dtype, row.data(), rb, xq, xsum, n, k, m, 0, 1, b, y + j);
     } else {
       kernels::matmul_rows_scalar(w.dtype, row.data(), rb, x, n, k, m, 0, 1, b, y + j);
     }
@@ -109,30 +122,20 @@ void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const flo
   const uint8_t* wbase = static_cast<const uint8_t*>(w.data);
   const bool avx2 = active_isa() == Isa::kAvx2;
   const DType t = w.dtype;
-  const kernels::BlockQ8A* xq = is_int8_dtype(t) ? quantize_x(x, n, k, avx2) : nullptr;
+  const int32_t* xsum = nullptr;
+  const kernels::BlockQ8A* xq = is_int8_dtype(t) ? quantize_x(x, n, k, avx2, &xsum) : nullptr;
 
   if (w.layout == Layout::kPanel8) {
     TANDEM_CHECK(packed::supports(t), "matmul: kPanel8 weight of unsupported dtype");
     if (!avx2) {
       run_rows(pool, static_cast<size_t>(m), 16,
-               [&](size_t j0, size_t j1) { matmul_panel8_scalar(x, xq, n, k, w, bias, y, j0, j1); });
+               [&](size_t j0, size_t j1) { matmul_panel8_scalar(x, xq, xsum, n, k, w, bias, y, j0, j1); });
       return;
     }
     const size_t panels = static_cast<size_t>(packed::n_panels(m));
     if (xq != nullptr) {
-      thread_local std::vector<int32_t> xsum8;
-      const int64_t nb = k / 32;
-      xsum8.resize(static_cast<size_t>(n * nb));
-      if (t == DType::kQ4_0) {
-        for (int64_t b = 0; b < n * nb; ++b) {
-          int32_t s = 0;
-          for (int8_t q : xq[b].qs) s += q;
-          xsum8[static_cast<size_t>(b)] = 8 * s;
-        }
-      }
-      const int32_t* xs = xsum8.data();
       run_rows(pool, panels, 2, [=](size_t p0, size_t p1) {
-        kernels::matmul_packed_q8a_avx2(t, wbase, xq, xs, n, k, m, static_cast<int64_t>(p0),
+        kernels::matmul_packed_q8a_avx2(t, wbase, xq, xsum, n, k, m, static_cast<int64_t>(p0),
                                         static_cast<int64_t>(p1), bias, y);
       });
     } else {
@@ -148,7 +151,7 @@ void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const flo
   if (xq != nullptr) {
     kernels::MatmulQ8ARowsFn fn = avx2 ? kernels::matmul_q8a_rows_avx2 : kernels::matmul_q8a_rows_scalar;
     work = [=](size_t j0, size_t j1) {
-      fn(t, wbase, row_bytes, xq, n, k, m, static_cast<int64_t>(j0), static_cast<int64_t>(j1), bias, y);
+      fn(t, wbase, row_bytes, xq, xsum, n, k, m, static_cast<int64_t>(j0), static_cast<int64_t>(j1), bias, y);
     };
   } else {
     kernels::MatmulRowsFn fn = kernels::matmul_rows_scalar;

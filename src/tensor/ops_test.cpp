@@ -52,6 +52,74 @@ QuantWeight make_panel8(const QuantWeight& rm) {
   return q;
 }
 
+// K-quant blocks built by hand from the format's definition (llama.cpp's
+// block_q4_K / block_q5_K / block_q6_K and dequantize_row_q*_K).
+TEST(KQuantTest, DecodesHandBuiltBlocks) {
+  {  // q4_K: d = 0.5, dmin = 0.25; sub-block 0: sc 3, m 2; sub-block 5: sc 33 (high bits in byte 1), m 17
+    uint8_t b[144] = {};
+    const uint16_t d = f32_to_f16(0.5f), dmin = f32_to_f16(0.25f);
+    std::memcpy(b, &d, 2);
+    std::memcpy(b + 2, &dmin, 2);
+    uint8_t* sc = b + 4;
+    sc[0] = 3;
+    sc[4] = 2;
+    sc[9] = static_cast<uint8_t>((33 & 0xF) | ((17 & 0xF) << 4));  // j = 5: low bits of sc and m
+    sc[1] = static_cast<uint8_t>((33 >> 4) << 6);                   // high bits of sc in q[j - 4]
+    sc[5] = static_cast<uint8_t>((17 >> 4) << 6);                   // high bits of m in q[j]
+    b[16 + 0] = 0x0B;        // element 0 (sub-block 0, low nibble) = 11
+    b[16 + 64 + 7] = 0x90;   // sub-block 5 = high nibbles of qs[64..96): element 5*32+7 = 9
+    std::vector<float> y(256);
+    ASSERT_TRUE(dequantize_row(DType::kQ4_K, b, y.data(), 256));
+    EXPECT_FLOAT_EQ(y[0], 0.5f * 3 * 11 - 0.25f * 2);
+    EXPECT_FLOAT_EQ(y[1], -0.25f * 2);
+    EXPECT_FLOAT_EQ(y[5 * 32 + 7], 0.5f * 33 * 9 - 0.25f * 17);
+    EXPECT_FLOAT_EQ(y[5 * 32 + 8], -0.25f * 17);
+  }
+  {  // q5_K: the fifth bit of element l of sub-block s is bit s of qh[l]
+    uint8_t b[176] = {};
+    const uint16_t d = f32_to_f16(1.0f), dmin = f32_to_f16(0.0f);
+    std::memcpy(b, &d, 2);
+    std::memcpy(b + 2, &dmin, 2);
+    b[4 + 2] = 1;                   // sub-block 2 scale 1
+    b[16 + 4] = 1 << 2;             // qh[4] bit 2 -> element 2*32+4 gets +16
+    b[48 + 32 + 4] = 0x05;          // sub-block 2 = low nibbles of qs[32..64)
+    std::vector<float> y(256);
+    ASSERT_TRUE(dequantize_row(DType::kQ5_K, b, y.data(), 256));
+    EXPECT_FLOAT_EQ(y[2 * 32 + 4], 21.0f);
+    EXPECT_FLOAT_EQ(y[2 * 32 + 5], 0.0f);
+  }
+  {  // q6_K: element 128 + 64 + 3 = half 1, l = 3, third quarter: high nibble of ql[64 + 3], qh bits 4..5 of qh[32 + 3]
+    uint8_t b[210] = {};
+    const uint16_t d = f32_to_f16(0.125f);
+    std::memcpy(b + 208, &d, 2);
+    reinterpret_cast<int8_t*>(b + 192)[8 + 4] = -5;  // sc[is + 4] of half 1, is = 0
+    b[64 + 3] = 0x70;                                // high nibble 7
+    b[128 + 32 + 3] = 2 << 4;                        // 2 high bits = 2 -> q = 7 | 32 = 39
+    std::vector<float> y(256);
+    ASSERT_TRUE(dequantize_row(DType::kQ6_K, b, y.data(), 256));
+    EXPECT_FLOAT_EQ(y[128 + 64 + 3], 0.125f * -5 * (39 - 32));
+    EXPECT_FLOAT_EQ(y[128 + 64 + 4], 0.125f * -5 * (0 - 32));
+  }
+}
+
+TEST(KQuantTest, RoundTripWithinResolution) {
+  std::vector<float> x = randn(1024, 41);
+  for (DType t : {DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+    std::vector<uint8_t> q(dtype_row_bytes(t, 1024));
+    ASSERT_TRUE(quantize_row(t, x.data(), q.data(), 1024));
+    std::vector<float> y(1024);
+    ASSERT_TRUE(dequantize_row(t, q.data(), y.data(), 1024));
+    double err = 0, mag = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      err += (y[i] - x[i]) * (y[i] - x[i]);
+      mag += x[i] * x[i];
+    }
+    // Relative RMS error of 4, 5 and 6-bit codes over a unit normal.
+    const double bound = t == DType::kQ4_K ? 0.12 : t == DType::kQ5_K ? 0.06 : 0.04;
+    EXPECT_LT(std::sqrt(err / mag), bound) << dtype_name(t);
+  }
+}
+
 TEST(PackedTest, UnpackRowInvertsPack) {
   for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
     for (int64_t m : {1, 8, 13, 24}) {
@@ -114,11 +182,12 @@ TEST(QuantTest, Q4_0RoundTripWithinHalfStep) {
 }
 
 TEST(OpsTest, MatmulMatchesDoubleReference) {
-  const int64_t n = 5, k = 96, m = 33;
+  const int64_t n = 5, k = 256, m = 33;
   std::vector<float> x = randn(static_cast<size_t>(n * k), 3);
   std::vector<float> w = randn(static_cast<size_t>(m * k), 4, 0.1f);
   std::vector<float> bias = randn(static_cast<size_t>(m), 5);
-  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K,
+                  DType::kQ6_K}) {
     QuantWeight q = make_weight(t, w, m, k);
     // Reference on the dequantized weights: the kernel must be exact up to f32 rounding.
     std::vector<float> wd(static_cast<size_t>(m * k));
@@ -126,7 +195,7 @@ TEST(OpsTest, MatmulMatchesDoubleReference) {
       ASSERT_TRUE(dequantize_row(t, q.bytes.data() + r * dtype_row_bytes(t, k), wd.data() + r * k, k));
     // q8_0 / q4_0 layers see activations quantized per block of 32.
     std::vector<float> xe = x;
-    if (t == DType::kQ8_0 || t == DType::kQ4_0) {
+    if (t != DType::kF32 && t != DType::kF16 && t != DType::kBF16) {
       std::vector<kernels::BlockQ8A> xq(static_cast<size_t>(n * k / 32));
       kernels::quantize_activations_scalar(x.data(), n, k, xq.data());
       for (size_t b = 0; b < xq.size(); ++b)
@@ -151,12 +220,13 @@ TEST(OpsTest, MatmulMatchesDoubleReference) {
 TEST(OpsTest, MatmulIsBatchInvariant) {
   for (ops::Isa isa : {ops::Isa::kScalar, ops::Isa::kAvx2}) {
   if (!ops::set_isa(isa)) continue;
-  const int64_t k = 160, m = 70;
+  const int64_t k = 512, m = 70;
   std::vector<float> x = randn(static_cast<size_t>(9 * k), 6);
   std::vector<float> w = randn(static_cast<size_t>(m * k), 7, 0.1f);
-  for (DType t : {DType::kF32, DType::kF16, DType::kQ8_0, DType::kQ4_0}) {
+  for (DType t : {DType::kF32, DType::kF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     QuantWeight rm = make_weight(t, w, m, k);
     for (bool panel8 : {false, true}) {
+    if (panel8 && !packed::supports(t)) continue;
     const QuantWeight q = panel8 ? make_panel8(rm) : rm;
     ThreadPool pool(2);
     std::vector<float> all(static_cast<size_t>(9 * m));
@@ -190,7 +260,8 @@ TEST(OpsTest, FastPathsMatchScalarReference) {
       {DType::kF16, 64, 7},  {DType::kF16, 203, 10}, {DType::kBF16, 96, 9},
       {DType::kBF16, 13, 4}, {DType::kQ8_0, 32, 5},  {DType::kQ8_0, 320, 19},
       {DType::kQ4_0, 32, 3}, {DType::kQ4_0, 256, 21}, {DType::kF16, 600, 40},
-      {DType::kQ8_0, 64, 8}, {DType::kQ4_0, 1024, 17},
+      {DType::kQ8_0, 64, 8}, {DType::kQ4_0, 1024, 17}, {DType::kQ4_K, 256, 9},
+      {DType::kQ5_K, 512, 6}, {DType::kQ6_K, 256, 11},
   };
   for (const MatmulCase& c : cases) {
     for (int64_t n : {1, 2, 3, 4, 5, 7, 9, 33, 70, 100}) {
@@ -202,8 +273,9 @@ TEST(OpsTest, FastPathsMatchScalarReference) {
       for (int64_t r = 0; r < c.m; ++r)
         ASSERT_TRUE(dequantize_row(c.dtype, q.bytes.data() + r * dtype_row_bytes(c.dtype, c.k),
                                    wd.data() + r * c.k, c.k));
-      const QuantWeight qp = make_panel8(q);
-      for (int variant = 0; variant < 4; ++variant) {
+      const bool packable = packed::supports(c.dtype);
+      const QuantWeight qp = packable ? make_panel8(q) : q;
+      for (int variant = 0; variant < (packable ? 4 : 2); ++variant) {
         const bool with_bias = variant & 1;
         const bool panel8 = variant & 2;
         const float* b = with_bias ? bias.data() : nullptr;

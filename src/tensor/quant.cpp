@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "tensor/kquant.h"
 
 namespace tandem {
 
@@ -43,6 +44,11 @@ bool dequantize_row(DType t, const void* src, float* dst, int64_t n) {
       }
       return true;
     }
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+      dequantize_kquant_row(t, src, dst, n);
+      return true;
     default:
       return false;
   }
@@ -99,6 +105,11 @@ bool quantize_row(DType t, const float* src, void* dst, int64_t n) {
       }
       return true;
     }
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+      quantize_kquant_row(t, src, dst, n);
+      return true;
     default:
       return false;
   }
