@@ -85,12 +85,12 @@ def tensor_specs(cfg, dtype):
                      cfg["intermediate_size"], cfg["vocab_size"])
     hd = H // nh
     Q, KV = nh * hd, nkv * hd
-    main = gw.TYPE_NAMES[dtype]
-
     def mat(name, rows, cols):
-        gt = main
+        gt = gw.mixed_type(dtype, name)
         if gt in (gw.Q8_0, gw.Q4_0) and cols % gw.QK != 0:
             gt = gw.F16  # as export_gguf does
+        elif gt in gw.K_QUANTS and cols % gw.QK_K != 0:
+            gt = gw.Q8_0 if cols % gw.QK == 0 else gw.F16
         return Spec(name, (rows, cols), gt, "normal")
 
     specs = [mat("token_embd.weight", V, H)]
@@ -138,7 +138,7 @@ def metadata(w, name, cfg, dtype):
     w.add_str("general.name", name)
     w.add_u32("general.alignment", gw.ALIGNMENT)
     w.add_u32("general.file_type", gw.FILE_TYPE[dtype])
-    if dtype in ("q8_0", "q4_0"):
+    if dtype not in ("f32", "f16", "bf16"):
         w.add_u32("general.quantization_version", 2)
     w.add_u32(arch + ".context_length", cfg["max_position_embeddings"])
     w.add_u32(arch + ".embedding_length", cfg["hidden_size"])
@@ -245,7 +245,7 @@ def generate(shape, dtype, out, seed=0, jobs=None, log=sys.stderr):
 def main():
     ap = argparse.ArgumentParser(description="Write a random-weight GGUF at a real model's shapes.")
     ap.add_argument("--shape", choices=sorted(SHAPES))
-    ap.add_argument("--dtype", default="q4_0", choices=sorted(gw.TYPE_NAMES))
+    ap.add_argument("--dtype", default="q4_0", choices=sorted(gw.FILE_TYPE))
     ap.add_argument("--out")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=0, help="worker processes (default: all cores)")

@@ -10,7 +10,7 @@ Quantizers follow ggml's reference quantize_row_q8_0 / quantize_row_q4_0.
 
 API:
   export_gguf(hf_dir_or_state_dict, config, tokenizer, out_path, dtype, name=None)
-      dtype in f32, f16, bf16, q8_0, q4_0.  config = HF config dict (read from
+      dtype in f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, q4_k_m.  config = HF config dict (read from
       the dir when None).  tokenizer = dict (see spm_tokenizer), or a path to a
       SentencePiece tokenizer.model, or None (looks for tokenizer.model in dir).
   spm_tokenizer(path)          -> tokenizer dict from a SentencePiece model
@@ -35,10 +35,29 @@ ALIGNMENT = 32
 
 # ggml types
 F32, F16, Q4_0, Q8_0, BF16 = 0, 1, 2, 8, 30
-TYPE_NAMES = {"f32": F32, "f16": F16, "q4_0": Q4_0, "q8_0": Q8_0, "bf16": BF16}
-# llama_ftype (general.file_type)
-FILE_TYPE = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7, "bf16": 32}
+Q4_K, Q5_K, Q6_K = 12, 13, 14
+TYPE_NAMES = {"f32": F32, "f16": F16, "q4_0": Q4_0, "q8_0": Q8_0, "bf16": BF16,
+              "q4_k": Q4_K, "q5_k": Q5_K, "q6_k": Q6_K}
+# llama_ftype (general.file_type); q4_k_m is a mix (see mixed_type)
+FILE_TYPE = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7, "bf16": 32,
+             "q4_k": 14, "q5_k": 16, "q6_k": 18, "q4_k_m": 15}
 QK = 32
+QK_K = 256
+K_BYTES = {Q4_K: 144, Q5_K: 176, Q6_K: 210}
+K_QUANTS = (Q4_K, Q5_K, Q6_K)
+INT8_ACT_TYPES = (Q8_0, Q4_0) + K_QUANTS  # layers tandem feeds int8 activations
+
+
+def mixed_type(dtype, gguf_name):
+    """ggml type of a 2-D weight in a file of `dtype`. q4_k_m follows the
+    spirit of llama.cpp's Q4_K_M: q4_K, with q6_K for the output head,
+    attn_v and ffn_down (llama.cpp gives half of those q6_K, we give all)."""
+    if dtype != "q4_k_m":
+        return TYPE_NAMES[dtype]
+    if gguf_name == "output.weight" or gguf_name.endswith("attn_v.weight") or \
+            gguf_name.endswith("ffn_down.weight"):
+        return Q6_K
+    return Q4_K
 
 # gguf value types
 T_U8, T_I8, T_U16, T_I16, T_U32, T_I32, T_F32, T_BOOL, T_STR, T_ARR, T_U64, T_I64, T_F64 = range(13)
@@ -99,6 +118,129 @@ def quantize_q4_0(x):
     return out.tobytes()
 
 
+# K-quants: written from the block definitions (ggml's block_q4_K / q5_K /
+# q6_K and dequantize_row_q*_K), independently of the C++ readers, so the
+# reference test cross-checks the two.
+def _k_scale_min(sc12):
+    """sc12: [nb, 12] uint8 -> (scales, mins): [nb, 8] ints (6 bits each)."""
+    q = sc12.astype(np.int32)
+    sc = np.empty((q.shape[0], 8), np.int32)
+    mn = np.empty((q.shape[0], 8), np.int32)
+    sc[:, :4] = q[:, 0:4] & 63
+    mn[:, :4] = q[:, 4:8] & 63
+    sc[:, 4:] = (q[:, 8:12] & 0xF) | ((q[:, 0:4] >> 6) << 4)
+    mn[:, 4:] = (q[:, 8:12] >> 4) | ((q[:, 4:8] >> 6) << 4)
+    return sc, mn
+
+
+def _k_pack_scale_min(sc, mn):
+    out = np.zeros((sc.shape[0], 12), np.uint8)
+    out[:, 0:4] = (sc[:, :4] & 63) | ((sc[:, 4:] >> 4) << 6)
+    out[:, 4:8] = (mn[:, :4] & 63) | ((mn[:, 4:] >> 4) << 6)
+    out[:, 8:12] = (sc[:, 4:] & 0xF) | ((mn[:, 4:] & 0xF) << 4)
+    return out
+
+
+def _f16r(x):
+    return np.asarray(x, np.float32).astype(np.float16).astype(np.float32)
+
+
+def dequantize_k(gtype, buf, n):
+    nb = n // QK_K
+    b = buf[: nb * K_BYTES[gtype]].reshape(nb, K_BYTES[gtype])
+    if gtype == Q6_K:
+        ql, qh = b[:, 0:128].astype(np.int32), b[:, 128:192].astype(np.int32)
+        sc = b[:, 192:208].view(np.int8).astype(np.float32)
+        d = b[:, 208:210].copy().view("<f2").astype(np.float32)  # [nb, 1]
+        out = np.empty((nb, 256), np.float32)
+        for h in range(2):
+            L, H = ql[:, 64 * h:64 * h + 64], qh[:, 32 * h:32 * h + 32]
+            quarters = [(L[:, :32] & 0xF) | (((H >> 0) & 3) << 4),
+                        (L[:, 32:] & 0xF) | (((H >> 2) & 3) << 4),
+                        (L[:, :32] >> 4) | (((H >> 4) & 3) << 4),
+                        (L[:, 32:] >> 4) | (((H >> 6) & 3) << 4)]
+            for r, q in enumerate(quarters):
+                for half in range(2):
+                    s = sc[:, 8 * h + 2 * r + half][:, None]
+                    seg = slice(128 * h + 32 * r + 16 * half, 128 * h + 32 * r + 16 * half + 16)
+                    out[:, seg] = (d * s) * (q[:, 16 * half:16 * half + 16] - 32).astype(np.float32)
+        return out.reshape(-1)
+    d = b[:, 0:2].copy().view("<f2").astype(np.float32)
+    dmin = b[:, 2:4].copy().view("<f2").astype(np.float32)
+    sc, mn = _k_scale_min(b[:, 4:16])
+    qs = b[:, 16:144] if gtype == Q4_K else b[:, 48:176]
+    out = np.empty((nb, 256), np.float32)
+    for s in range(8):
+        byts = qs[:, 32 * (s // 2):32 * (s // 2) + 32].astype(np.int32)
+        q = (byts >> 4) if s & 1 else (byts & 0xF)
+        if gtype == Q5_K:
+            q = q + (((b[:, 16:48].astype(np.int32) >> s) & 1) << 4)
+        ds = d * sc[:, s:s + 1].astype(np.float32)
+        ms = dmin * mn[:, s:s + 1].astype(np.float32)
+        out[:, 32 * s:32 * s + 32] = ds * q.astype(np.float32) - ms
+    return out.reshape(-1)
+
+
+def quantize_k(x, gtype):
+    """A simple K-quant encoder (range fit per sub-block, 6-bit scales):
+    not llama.cpp's search, but valid blocks."""
+    x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, QK_K)
+    nb = x.shape[0]
+    if gtype == Q6_K:
+        xs = x.reshape(nb, 16, 16)
+        idx = np.abs(xs).argmax(axis=2)
+        mx = np.take_along_axis(xs, idx[:, :, None], axis=2)[:, :, 0]
+        scale = mx / np.float32(-32)
+        d = _f16r(np.abs(scale).max(axis=1) / np.float32(127))  # [nb]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            isc = np.where(d[:, None] > 0, np.clip(np.rint(scale / d[:, None]), -127, 127), 0).astype(np.int32)
+            ds = (d[:, None] * isc.astype(np.float32)).astype(np.float32)  # [nb, 16]
+            q = np.where(ds[:, :, None] != 0, np.clip(np.rint(xs / ds[:, :, None]), -32, 31), 0).astype(np.int32) + 32
+        q = q.reshape(nb, 256)
+        out = np.zeros((nb, 210), np.uint8)
+        for h in range(2):
+            for r in range(4):
+                qq = q[:, 128 * h + 32 * r:128 * h + 32 * r + 32]
+                off = 64 * h + (32 if r & 1 else 0)
+                out[:, off:off + 32] |= ((qq & 0xF) << (4 if r >= 2 else 0)).astype(np.uint8)
+                out[:, 128 + 32 * h:128 + 32 * h + 32] |= ((qq >> 4) << (2 * r)).astype(np.uint8)
+        out[:, 192:208] = isc.astype(np.int8).view(np.uint8)
+        out[:, 208:210] = d.astype(np.float16).view(np.uint8).reshape(-1, 2)
+        return out.tobytes()
+    qmax = 15 if gtype == Q4_K else 31
+    xs = x.reshape(nb, 8, 32)
+    lo = np.minimum(xs.min(axis=2), 0)
+    hi = np.maximum(xs.max(axis=2), 0)
+    scale = (hi - lo) / np.float32(qmax)
+    mins = -lo
+
+    def fit6(v):
+        step = _f16r(v.max(axis=1) / np.float32(63))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iv = np.where(step[:, None] > 0, np.clip(np.rint(v / step[:, None]), 0, 63), 0).astype(np.int32)
+        return step, iv
+
+    d, _ = fit6(scale)
+    dmin, im = fit6(mins)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        isc = np.where(d[:, None] > 0, np.clip(np.ceil(scale / d[:, None]), 0, 63), 0).astype(np.int32)
+        ds = (d[:, None] * isc.astype(np.float32)).astype(np.float32)
+        ms = (dmin[:, None] * im.astype(np.float32)).astype(np.float32)
+        q = np.where(ds[:, :, None] > 0, np.clip(np.rint((xs + ms[:, :, None]) / ds[:, :, None]), 0, qmax), 0)
+    q = q.astype(np.int32).reshape(nb, 256)
+    out = np.zeros((nb, K_BYTES[gtype]), np.uint8)
+    out[:, 0:2] = d.astype(np.float16).view(np.uint8).reshape(-1, 2)
+    out[:, 2:4] = dmin.astype(np.float16).view(np.uint8).reshape(-1, 2)
+    out[:, 4:16] = _k_pack_scale_min(isc, im)
+    qo = 16 if gtype == Q4_K else 48
+    for s in range(8):
+        qq = q[:, 32 * s:32 * s + 32]
+        out[:, qo + 32 * (s // 2):qo + 32 * (s // 2) + 32] |= ((qq & 0xF) << (4 if s & 1 else 0)).astype(np.uint8)
+        if gtype == Q5_K:
+            out[:, 16:48] |= (((qq >> 4) & 1) << s).astype(np.uint8)
+    return out.tobytes()
+
+
 def dequantize(gtype, raw, ne):
     shape = tuple(int(n) for n in ne[::-1])
     n = int(np.prod(shape)) if shape else 1
@@ -120,6 +262,8 @@ def dequantize(gtype, raw, ne):
         qs = b[:, 2:]
         q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.float32) - 8
         a = (q * d).reshape(-1)
+    elif gtype in K_QUANTS:
+        a = dequantize_k(gtype, buf, n)
     else:
         raise ValueError("unsupported ggml type %d" % gtype)
     return a.reshape(shape)
@@ -134,6 +278,8 @@ def tensor_nbytes(gtype, n):
         return n // QK * 34
     if gtype == Q4_0:
         return n // QK * 18
+    if gtype in K_QUANTS:
+        return n // QK_K * K_BYTES[gtype]
     raise ValueError(gtype)
 
 
@@ -149,6 +295,8 @@ def encode_tensor(x, gtype):
         return quantize_q8_0(x)
     if gtype == Q4_0:
         return quantize_q4_0(x)
+    if gtype in K_QUANTS:
+        return quantize_k(x, gtype)
     raise ValueError(gtype)
 
 
@@ -414,7 +562,7 @@ def export_gguf(hf_dir_or_state_dict, config, tokenizer, out_path, dtype, name=N
     if tokenizer is None:
         tokenizer = byte_vocab_tokenizer(config["vocab_size"])
     dtype = dtype.lower()
-    gt_main = TYPE_NAMES[dtype]
+    gt_main = TYPE_NAMES.get(dtype, Q4_K)
     arch = gguf_arch(config)
     nh = config["num_attention_heads"]
     nkv = config.get("num_key_value_heads", nh)
@@ -426,7 +574,7 @@ def export_gguf(hf_dir_or_state_dict, config, tokenizer, out_path, dtype, name=N
     w.add_str("general.name", name or "model")
     w.add_u32("general.alignment", ALIGNMENT)
     w.add_u32("general.file_type", FILE_TYPE[dtype])
-    if dtype in ("q8_0", "q4_0"):
+    if dtype not in ("f32", "f16", "bf16"):
         w.add_u32("general.quantization_version", 2)
     w.add_u32(arch + ".context_length", config.get("max_position_embeddings", 2048))
     w.add_u32(arch + ".embedding_length", hidden)
@@ -475,11 +623,13 @@ def export_gguf(hf_dir_or_state_dict, config, tokenizer, out_path, dtype, name=N
             a = permute_qk(a, nh)
         elif arch == "llama" and gn.endswith("attn_k.bias"):
             a = permute_qk(a, nkv)
-        gt = gt_main
+        gt = mixed_type(dtype, gn) if dtype == "q4_k_m" else gt_main
         if a.ndim < 2:
             gt = F32
         elif gt in (Q8_0, Q4_0) and a.shape[-1] % QK != 0:
             gt = F16
+        elif gt in K_QUANTS and a.shape[-1] % QK_K != 0:
+            gt = Q8_0 if a.shape[-1] % QK == 0 else F16  # llama.cpp falls back likewise
         w.add_tensor(gn, a, gt)
     w.write(out_path)
     return out_path
@@ -490,7 +640,7 @@ def _main():
     ap = argparse.ArgumentParser(description="HF dir -> GGUF, or dump a GGUF")
     ap.add_argument("src", nargs="?")
     ap.add_argument("out", nargs="?")
-    ap.add_argument("--dtype", default="f16", choices=sorted(TYPE_NAMES))
+    ap.add_argument("--dtype", default="f16", choices=sorted(FILE_TYPE))
     ap.add_argument("--tokenizer", default=None)
     ap.add_argument("--dump", default=None)
     a = ap.parse_args()

@@ -66,10 +66,15 @@ def main():
     import reference
 
     def logits(model, prompts_file, out):
-        if newer(out + ".json", deps + [model, prompts_file]):
+        # The stamp is written last: a run killed midway (a CTest timeout)
+        # leaves no stamp, so the next run redoes that model.
+        stamp = out + ".done"
+        if newer(stamp, deps + [model, prompts_file]):
             return
         reference.cmd_logits(types.SimpleNamespace(model=model, prompts=prompts_file, out=out,
                                                    greedy_steps=64, f64=False))
+        with open(stamp, "w") as f:
+            f.write("ok\n")
 
     for name in sorted(os.listdir(models)):
         if name == "prompts.json":
@@ -81,8 +86,10 @@ def main():
         import sentencepiece as spm
         sp = spm.SentencePieceProcessor(model_file=os.path.join(kjv, "tokenizer.model"))
         kp = os.path.join(ref, "tiny-kjv-prompts.json")
-        with open(kp, "w") as f:
-            json.dump({"prompts": [[sp.bos_id()] + sp.encode(t) for t in KJV_PROMPTS]}, f)
+        kp_text = json.dumps({"prompts": [[sp.bos_id()] + sp.encode(t) for t in KJV_PROMPTS]})
+        if not os.path.exists(kp) or open(kp).read() != kp_text:  # keep its mtime when unchanged
+            with open(kp, "w") as f:
+                f.write(kp_text)
         logits(kjv, kp, os.path.join(ref, "tiny-kjv"))
         ppl_out = os.path.join(ref, "tiny-kjv-ppl.json")
         heldout = os.path.join(kjv, "heldout.txt")
@@ -97,8 +104,9 @@ def main():
                                check=True, capture_output=True, text=True)
             res = json.loads(r.stdout.strip().splitlines()[-1])
             res["tokens_file"] = tok_file
-            with open(ppl_out, "w") as f:
+            with open(ppl_out + ".tmp", "w") as f:
                 json.dump(res, f)
+            os.replace(ppl_out + ".tmp", ppl_out)
     print("reference data in %s" % a.out)
 
 

@@ -6,6 +6,7 @@
 For each arch in llama, mistral, qwen2:
   DIR/<arch>-f32/, DIR/<arch>-f16/, DIR/<arch>-bf16/   HF dirs (config.json + model.safetensors)
   DIR/<arch>-{f32,f16,bf16,q8_0,q4_0}.gguf             GGUF files
+  DIR/llamak-{q4_k_m,q5_k}.gguf                        K-quant GGUFs (llama, hidden 256)
 All files of one arch hold the same random f32 weights (each rounded/quantized to
 its own dtype).  Shapes: hidden 64, 2 layers, 4 query heads, head_dim 16,
 intermediate 160, vocab 384; KV heads: llama 2, mistral 1 (MQA), qwen2 2.
@@ -87,6 +88,13 @@ def main():
             gguf_writer.export_gguf(sd, hf_cfg, tok,
                                     os.path.join(a.out, "%s-%s.gguf" % (arch, dt)), dt,
                                     name="test-%s" % arch)
+    # K-quants need rows that are multiples of 256: one wider llama model.
+    kcfg = dict(BASE, hidden_size=256, intermediate_size=512, head_dim=64,
+                **ARCHS["llama"])
+    ksd = random_state_dict(kcfg, "llama", np.random.default_rng([a.seed, 7]))
+    for dt in ("q4_k_m", "q5_k"):
+        gguf_writer.export_gguf(ksd, safetensors_io.make_config("llama", kcfg), tok,
+                                os.path.join(a.out, "llamak-%s.gguf" % dt), dt, name="test-llamak")
     prng = np.random.default_rng([a.seed, 99])
     prompts = []
     for L in (1, 2, 3, 5, 8, 16, 31, 40):

@@ -10,9 +10,9 @@ float64).
 
 Model sources:
   * an HF directory: config.json + model.safetensors (F32/F16/BF16, upcast)
-  * a .gguf file (F32/F16/BF16/Q8_0/Q4_0 dequantized with numpy; for GGUF arch
+  * a .gguf file (F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q5_K/Q6_K dequantized with numpy; for GGUF arch
     "llama" the Q/K rows are un-permuted back to the HF rotate-half layout).
-    Layers stored as Q8_0/Q4_0 see their input quantized per block of 32
+    Layers stored as Q8_0/Q4_0/K-quants see their input quantized per block of 32
     (quantize_activations), which is how llama.cpp defines those matmuls.
 
 Subcommands:
@@ -88,7 +88,7 @@ def load_gguf(path):
     quantized = set()
     for name, (gt, ne, raw) in ts.items():
         a = gguf_writer.dequantize(gt, raw, ne)
-        if gt in (gguf_writer.Q8_0, gguf_writer.Q4_0):
+        if gt in gguf_writer.INT8_ACT_TYPES:
             quantized.add(gguf_writer.gguf_to_hf_name(name))
         if arch == "llama":
             if name.endswith("attn_q.weight") or name.endswith("attn_q.bias"):
@@ -111,7 +111,8 @@ def load_model(path):
 
 
 def quantize_activations(x):
-    """What llama.cpp (and tandem) feed a q8_0 / q4_0 matmul: the input
+    """What tandem feeds a q8_0 / q4_0 / K-quant matmul (llama.cpp: q8_0 /
+    q4_0; its K-quant path uses blocks of 256 instead): the input
     quantized per block of 32 along the last dimension, in float32:
     d = max|x| / 127, q = round-half-even(x * (1 / d)); returns d * q."""
     shape = x.shape

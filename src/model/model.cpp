@@ -307,6 +307,7 @@ Status Model::forward(std::span<const SeqChunk> batch, KvCache& cache, std::vect
     // from the window start to its own position in ascending order.
     auto attend = [&](size_t task0, size_t task1) {
       thread_local std::vector<float> scores;
+      thread_local std::vector<const float*> k_rows, v_rows;
       for (size_t task = task0; task < task1; ++task) {
         const int64_t t = static_cast<int64_t>(task) / c.n_heads;
         const int h = static_cast<int>(static_cast<int64_t>(task) % c.n_heads);
@@ -314,22 +315,18 @@ Status Model::forward(std::span<const SeqChunk> batch, KvCache& cache, std::vect
         const SeqChunk& ch = batch[static_cast<size_t>(tok_seq[static_cast<size_t>(t)])];
         const int32_t p = s.pos[static_cast<size_t>(t)];
         const int32_t j0 = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
-        const float* qv = s.q.data() + t * Q + h * hd;
-        scores.resize(static_cast<size_t>(p - j0 + 1));
+        const size_t n = static_cast<size_t>(p - j0 + 1);
+        scores.resize(n);
+        k_rows.resize(n);
+        v_rows.resize(n);
         for (int32_t j = j0; j <= p; ++j) {
           const int32_t blk = ch.block_table[static_cast<size_t>(j / bs)];
-          const float* kr = cache.rows(blk, l, 0) + static_cast<int64_t>(j % bs) * KV + kvh * hd;
-          scores[static_cast<size_t>(j - j0)] = ops::dot_f32(qv, kr, hd) * scale;
+          const int64_t off = static_cast<int64_t>(j % bs) * KV + kvh * hd;
+          k_rows[static_cast<size_t>(j - j0)] = cache.rows(blk, l, 0) + off;
+          v_rows[static_cast<size_t>(j - j0)] = cache.rows(blk, l, 1) + off;
         }
-        ops::softmax(scores.data(), static_cast<int64_t>(scores.size()));
-        float* out = s.att.data() + t * Q + h * hd;
-        std::fill(out, out + hd, 0.0f);
-        for (int32_t j = j0; j <= p; ++j) {
-          const int32_t blk = ch.block_table[static_cast<size_t>(j / bs)];
-          const float* vr = cache.rows(blk, l, 1) + static_cast<int64_t>(j % bs) * KV + kvh * hd;
-          const float w = scores[static_cast<size_t>(j - j0)];
-          for (int64_t d = 0; d < hd; ++d) out[d] += w * vr[d];
-        }
+        ops::attend(s.q.data() + t * Q + h * hd, k_rows.data(), v_rows.data(), static_cast<int64_t>(n),
+                    static_cast<int>(hd), scale, scores.data(), s.att.data() + t * Q + h * hd);
       }
     };
     const size_t n_tasks = static_cast<size_t>(T) * static_cast<size_t>(c.n_heads);

@@ -62,6 +62,16 @@ void matmul_packed_avx2(DType t, const uint8_t* w, const float* x, int64_t n, in
 void matmul_packed_q8a_avx2(DType t, const uint8_t* w, const BlockQ8A* xq, const int32_t* xsum, int64_t n,
                             int64_t k, int64_t m, int64_t p0, int64_t p1, const float* bias, float* y);
 
+// Row ops (src/tensor/kernels_ops_avx2.cpp); ops.h states their contracts.
+float dot_avx2(const float* a, const float* b, int64_t n);
+void rmsnorm_avx2(const float* x, const float* weight, int64_t n_rows, int64_t dim, float eps, float* y);
+void softmax_avx2(float* x, int64_t n);
+void silu_mul_avx2(const float* gate, const float* up, float* out, int64_t n);
+// Rotate-half RoPE of one head vector v[0, 2 half) with per-pair cos / sin.
+void rope_neox_avx2(float* v, const float* cs, const float* sn, int half);
+void attend_avx2(const float* q, const float* const* k_rows, const float* const* v_rows, int64_t n, int hd,
+                 float scale, float* scores, float* out);
+
 // Which dtypes the kernels handle: the scalar reference and AVX2 cover the
 // same set (ops::matmul_supports reports it).
 bool avx2_supports(DType t);

@@ -164,6 +164,7 @@ void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const flo
 }
 
 void rmsnorm(const float* x, const float* weight, int64_t n_rows, int64_t dim, float eps, float* y) {
+  if (active_isa() == Isa::kAvx2) return kernels::rmsnorm_avx2(x, weight, n_rows, dim, eps, y);
   for (int64_t r = 0; r < n_rows; ++r) {
     const float* xr = x + r * dim;
     float* yr = y + r * dim;
@@ -199,6 +200,10 @@ void rope(float* x, const int32_t* pos, int64_t n_tokens, int n_heads, const Rop
     }
     for (int h = 0; h < n_heads; ++h) {
       float* v = x + (t * n_heads + h) * d;
+      if (table.style == RopeStyle::kNeox && active_isa() == Isa::kAvx2) {
+        kernels::rope_neox_avx2(v, cs, sn, half);
+        continue;
+      }
       for (int i = 0; i < half; ++i) {
         const int a = table.style == RopeStyle::kNeox ? i : 2 * i;
         const int b = table.style == RopeStyle::kNeox ? i + half : 2 * i + 1;
@@ -211,6 +216,7 @@ void rope(float* x, const int32_t* pos, int64_t n_tokens, int n_heads, const Rop
 }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  if (active_isa() == Isa::kAvx2) return kernels::silu_mul_avx2(gate, up, out, n);
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
     out[i] = (g / (1.0f + std::exp(-g))) * up[i];
@@ -218,6 +224,7 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
 }
 
 void softmax(float* x, int64_t n) {
+  if (active_isa() == Isa::kAvx2) return kernels::softmax_avx2(x, n);
   if (n <= 0) return;
   float mx = x[0];
   for (int64_t i = 1; i < n; ++i) mx = std::max(mx, x[i]);
@@ -228,6 +235,16 @@ void softmax(float* x, int64_t n) {
   }
   const float inv = 1.0f / sum;
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void attend(const float* q, const float* const* k_rows, const float* const* v_rows, int64_t n, int hd,
+            float scale, float* scores, float* out) {
+  if (active_isa() == Isa::kAvx2) return kernels::attend_avx2(q, k_rows, v_rows, n, hd, scale, scores, out);
+  for (int64_t j = 0; j < n; ++j) scores[j] = dot_f32(q, k_rows[j], hd) * scale;
+  softmax(scores, n);
+  std::fill(out, out + hd, 0.0f);
+  for (int64_t j = 0; j < n; ++j)
+    for (int d = 0; d < hd; ++d) out[d] += scores[j] * v_rows[j][d];
 }
 
 void embedding_row(const TensorView& w, int64_t index, float* out) {

@@ -68,6 +68,13 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 // In-place numerically stable softmax of x[0..n).
 void softmax(float* x, int64_t n);
 
+// One query head attending over n cached positions:
+//   out[d] = sum_j softmax_j(scale * dot(q, k_rows[j])) * v_rows[j][d]
+// k_rows[j], v_rows[j]: rows of hd floats (positions in ascending order).
+// scores: scratch of n floats. The result depends only on q and the rows.
+void attend(const float* q, const float* const* k_rows, const float* const* v_rows, int64_t n, int hd,
+            float scale, float* scores, float* out);
+
 // out[j] = row `index` of embedding table w: [vocab, dim], dequantized.
 void embedding_row(const TensorView& w, int64_t index, float* out);
 

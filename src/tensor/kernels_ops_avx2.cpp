@@ -1,0 +1,180 @@
+// AVX2 + FMA versions of the forward pass's row ops (RMSNorm, softmax,
+// SwiGLU, RoPE, attention over cached K/V rows). Each output depends only on
+// its own row, and every reduction runs in an order fixed by the row length,
+// so they are batch-invariant like the scalar references in ops.cpp, which
+// they match within the tolerances of ops_test's table.
+//
+// Compiled with -mavx2 -mfma -mf16c; only called after
+// cpu_has_avx2_fma_f16c() said yes.
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "tensor/kernels.h"
+
+namespace tandem::kernels {
+namespace {
+
+inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float hmax8(__m256 v) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// e^x for 8 lanes: x = n ln2 + r with |r| <= ln2 / 2, e^r by a degree-6
+// polynomial (Taylor, relative error < 2e-7 on that range), 2^n through the
+// exponent bits. Inputs below -87.3 give 0, above 88.7 give +inf.
+inline __m256 exp8(__m256 x) {
+  const __m256 hi = _mm256_set1_ps(88.7228f), lo = _mm256_set1_ps(-87.3365f);
+  const __m256 big = _mm256_cmp_ps(x, hi, _CMP_GT_OQ);
+  const __m256 small = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  // r = x - n ln2 in two steps (Cody-Waite) for accuracy.
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 720);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  // 2^n: n in [-126, 128]; split so each factor is a normal float.
+  const __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, _mm256_set1_epi32(127)), 23));
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, _mm256_set1_epi32(127)), 23));
+  __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+  y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), big);
+  return _mm256_blendv_ps(y, _mm256_setzero_ps(), small);
+}
+
+// Loads lanes [0, n) of p (n < 8), zeros elsewhere.
+inline __m256 load_partial(const float* p, int64_t n) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), idx));
+}
+
+inline void store_partial(float* p, __m256 v, int64_t n) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), idx), v);
+}
+
+// Dot product with two 8-lane accumulators (16 values per step), fixed order.
+inline float dot(const float* a, const float* b, int64_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+  }
+  if (i + 8 <= n) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    i += 8;
+  }
+  if (i < n) s1 = _mm256_fmadd_ps(load_partial(a + i, n - i), load_partial(b + i, n - i), s1);
+  return hsum8(_mm256_add_ps(s0, s1));
+}
+
+}  // namespace
+
+float dot_avx2(const float* a, const float* b, int64_t n) { return dot(a, b, n); }
+
+void rmsnorm_avx2(const float* x, const float* weight, int64_t n_rows, int64_t dim, float eps, float* y) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* xr = x + r * dim;
+    float* yr = y + r * dim;
+    const float ss = dot(xr, xr, dim);
+    const __m256 scale = _mm256_set1_ps(1.0f / std::sqrt(ss / static_cast<float>(dim) + eps));
+    int64_t i = 0;
+    for (; i + 8 <= dim; i += 8)
+      _mm256_storeu_ps(yr + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(xr + i), scale), _mm256_loadu_ps(weight + i)));
+    if (i < dim)
+      store_partial(yr + i,
+                    _mm256_mul_ps(_mm256_mul_ps(load_partial(xr + i, dim - i), scale), load_partial(weight + i, dim - i)),
+                    dim - i);
+  }
+}
+
+void softmax_avx2(float* x, int64_t n) {
+  if (n <= 0) return;
+  __m256 mx = _mm256_set1_ps(-INFINITY);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(x + i));
+  float m = hmax8(mx);
+  for (int64_t j = i; j < n; ++j) m = std::fmax(m, x[j]);
+  const __m256 mv = _mm256_set1_ps(m);
+  __m256 sum = _mm256_setzero_ps();
+  for (i = 0; i + 8 <= n; i += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
+    _mm256_storeu_ps(x + i, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  if (i < n) {
+    const __m256 e = exp8(_mm256_sub_ps(load_partial(x + i, n - i), mv));
+    // Lanes past n would be exp(0 - m): mask them out of the sum.
+    const __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(
+        _mm256_set1_epi32(static_cast<int>(n - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+    sum = _mm256_add_ps(sum, _mm256_and_ps(e, keep));
+    store_partial(x + i, e, n - i);
+  }
+  const __m256 inv = _mm256_set1_ps(1.0f / hsum8(sum));
+  for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+  if (i < n) store_partial(x + i, _mm256_mul_ps(load_partial(x + i, n - i), inv), n - i);
+}
+
+void silu_mul_avx2(const float* gate, const float* up, float* out, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+  int64_t i = 0;
+  auto f = [&](__m256 g, __m256 u) {
+    const __m256 e = exp8(_mm256_xor_ps(g, sign));  // e^-g
+    return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), u);
+  };
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, f(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+  if (i < n) store_partial(out + i, f(load_partial(gate + i, n - i), load_partial(up + i, n - i)), n - i);
+}
+
+void rope_neox_avx2(float* v, const float* cs, const float* sn, int half) {
+  int i = 0;
+  for (; i + 8 <= half; i += 8) {
+    const __m256 x0 = _mm256_loadu_ps(v + i), x1 = _mm256_loadu_ps(v + half + i);
+    const __m256 c = _mm256_loadu_ps(cs + i), s = _mm256_loadu_ps(sn + i);
+    _mm256_storeu_ps(v + i, _mm256_fmsub_ps(x0, c, _mm256_mul_ps(x1, s)));
+    _mm256_storeu_ps(v + half + i, _mm256_fmadd_ps(x1, c, _mm256_mul_ps(x0, s)));
+  }
+  for (; i < half; ++i) {
+    const float x0 = v[i], x1 = v[half + i];
+    v[i] = x0 * cs[i] - x1 * sn[i];
+    v[half + i] = x1 * cs[i] + x0 * sn[i];
+  }
+}
+
+void attend_avx2(const float* q, const float* const* k_rows, const float* const* v_rows, int64_t n, int hd,
+                 float scale, float* scores, float* out) {
+  for (int64_t j = 0; j < n; ++j) scores[j] = dot(q, k_rows[j], hd) * scale;
+  softmax_avx2(scores, n);
+  int d = 0;
+  for (; d + 8 <= hd; d += 8) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t j = 0; j < n; ++j) acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[j]), _mm256_loadu_ps(v_rows[j] + d), acc);
+    _mm256_storeu_ps(out + d, acc);
+  }
+  for (; d < hd; ++d) {
+    float acc = 0.0f;
+    for (int64_t j = 0; j < n; ++j) acc = std::fma(scores[j], v_rows[j][d], acc);
+    out[d] = acc;
+  }
+}
+
+}  // namespace tandem::kernels
