@@ -31,6 +31,7 @@ SimConfig make_config(const PlanOptions& o, const Candidate& c) {
   s.model = o.model;
   s.slo = o.slo;
   s.block_size = o.block_size;
+  s.decode_stride = o.decode_stride;
   s.keep_records = false;
   s.colocated = c.colocated;
   auto pool = [&](const std::string& hw, int tp, int n, Role role) {

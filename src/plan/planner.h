@@ -32,6 +32,7 @@ struct PlanOptions {
   int max_instances = 32;       // per pool
   double budget_per_hour = 0;   // USD; 0 = no limit
   int32_t block_size = 128;
+  int32_t decode_stride = 4;    // SimConfig::decode_stride for every simulation of the search
   int windows = 6;              // time windows for the drift analysis (0: none)
   bool search_colocated = true;
   bool mixed_hardware = true;   // allow different hardware in the two pools

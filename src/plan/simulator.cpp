@@ -85,8 +85,12 @@ inline uint32_t mix32(uint64_t x) {
 
 // Synthetic token ids: equal Mooncake prefix ids give equal tokens, so the
 // scheduler's prefix cache finds them; otherwise unique per request.
-void make_prompt(const TraceRequest& r, size_t req, std::vector<int32_t>& out, int32_t extra) {
+void make_prompt(const TraceRequest& r, size_t req, std::vector<int32_t>& out, int32_t extra, bool distinct) {
   out.resize(size_t(r.prompt_tokens) + size_t(extra));
+  if (!distinct) {  // no prefix caching: token values are never looked at
+    std::fill(out.begin(), out.end(), 0);
+    return;
+  }
   for (int32_t p = 0; p < r.prompt_tokens; ++p) {
     const size_t b = size_t(p / kMooncakeBlockTokens);
     uint64_t key = b < r.prefix_ids.size()
@@ -135,7 +139,13 @@ struct Event {
 
 class Sim {
  public:
-  Sim(const SimConfig& c, const Trace& t) : cfg_(c), trace_(t) {}
+  Sim(const SimConfig& c, const Trace& t) : cfg_(c), trace_(t), stride_(std::max(1, c.decode_stride)) {
+    for (const TraceRequest& r : t.requests)
+      if (!r.prefix_ids.empty()) {
+        trace_has_prefixes_ = true;
+        break;
+      }
+  }
   Result<SimResult> run();
 
  private:
@@ -170,6 +180,8 @@ class Sim {
   double area_ = 0, last_change_ = 0;
   double transfer_total_ = 0;
   int64_t transfers_ = 0;
+  bool trace_has_prefixes_ = false;
+  int32_t stride_ = 1;
 };
 
 Status Sim::add_pool(Role role, const PoolSpec& spec) {
@@ -190,6 +202,17 @@ Status Sim::add_pool(Role role, const PoolSpec& spec) {
     if (sc.n_blocks < 1) return out_of_range("no room for KV on " + spec.hardware.name);
   }
   if (sc.max_chunk_tokens > (1 << 29)) sc.max_chunk_tokens = sc.n_blocks * sc.block_size;
+  // Without prefix ids in the trace every prompt is unique: caching would only
+  // churn the prefix index (seal, evict, unseal) without a hit.
+  if (!trace_has_prefixes_) sc.prefix_caching = false;
+  if (role == Role::kDecode && stride_ > 1) {
+    if (sc.block_size % stride_ != 0)
+      return invalid_argument("decode_stride " + std::to_string(stride_) + " must divide the block size " +
+                              std::to_string(sc.block_size));
+    sc.block_size /= stride_;
+    if (sc.max_seq_len > 0) sc.max_seq_len /= stride_;
+    if (sc.max_chunk_tokens > sc.n_blocks * sc.block_size) sc.max_chunk_tokens = sc.n_blocks * sc.block_size;
+  }
   TANDEM_RETURN_IF_ERROR(sc.validate().with_context(std::string(role_name(role)) + " pool"));
   const int32_t pool = int32_t(costs_.size());
   costs_.push_back(std::move(cm));
@@ -231,11 +254,21 @@ void Sim::submit(int32_t inst, int32_t req, double now) {
   Instance& in = inst_[size_t(inst)];
   const TraceRequest& r = trace_.requests[size_t(req)];
   SeqRequest sr;
-  if (in.role == Role::kDecode) {
-    make_prompt(r, size_t(req), prompt_buf_, 1);  // prompt + the first token
+  int32_t imported = 0;
+  if (in.role == Role::kDecode && stride_ > 1) {
+    // In units of stride_ tokens: the prompt, one unit for the first token.
+    TraceRequest u = r;
+    u.prompt_tokens = (r.prompt_tokens + stride_ - 1) / stride_;
+    u.prefix_ids.clear();
+    make_prompt(u, size_t(req), prompt_buf_, 1, false);
+    sr.max_new_tokens = (r.output_tokens - 1 + stride_ - 1) / stride_;
+    imported = u.prompt_tokens;
+  } else if (in.role == Role::kDecode) {
+    make_prompt(r, size_t(req), prompt_buf_, 1, trace_has_prefixes_);  // prompt + the first token
     sr.max_new_tokens = r.output_tokens - 1;
+    imported = r.prompt_tokens;
   } else {
-    make_prompt(r, size_t(req), prompt_buf_, 0);
+    make_prompt(r, size_t(req), prompt_buf_, 0, trace_has_prefixes_);
     sr.max_new_tokens = in.role == Role::kPrefill ? 1 : r.output_tokens;
   }
   sr.prompt = prompt_buf_;
@@ -247,7 +280,7 @@ void Sim::submit(int32_t inst, int32_t req, double now) {
   }
   TANDEM_CHECK(*id == in.req_of.size(), "scheduler ids are expected to be 1, 2, ...");
   in.req_of.push_back(req);
-  in.imported.push_back(in.role == Role::kDecode ? r.prompt_tokens : 0);
+  in.imported.push_back(imported);
   in.load += in.role == Role::kPrefill ? double(r.prompt_tokens) : double(r.prompt_tokens + r.output_tokens);
   try_start(inst, now);
 }
@@ -260,13 +293,37 @@ void Sim::try_start(int32_t inst, double now) {
   in.sched->apply(in.plan);
   for (const Preemption& p : in.plan.preempted) in.imported[size_t(p.id)] = 0;
   StepWork w;
-  for (const ChunkPlan& c : in.plan.chunks) {
-    int32_t& imp = in.imported[size_t(c.id)];
-    const int32_t begin = std::max(c.start, std::min(imp, c.start + c.len));
-    w.add_chunk(begin, c.start + c.len - begin, c.sample);
-    imp = 0;  // later chunks compute
+  double dur = 0;
+  if (in.role == Role::kDecode && stride_ > 1) {
+    // Units: the first of the stride_ iterations also recomputes any prompt
+    // units (after a preemption); every iteration decodes each sampled chunk
+    // at the middle context of its unit.
+    StepWork dec;
+    for (const ChunkPlan& c : in.plan.chunks) {
+      int32_t& imp = in.imported[size_t(c.id)];
+      const int32_t begin = std::max(c.start, std::min(imp, c.start + c.len));
+      const int32_t end = c.start + c.len;
+      imp = 0;
+      if (end - 1 > begin) w.add_chunk(int64_t(begin) * stride_, int64_t(end - 1 - begin) * stride_, false);
+      if (c.sample) dec.add_chunk(int64_t(end - 1) * stride_ + stride_ / 2, 1, true);
+    }
+    StepWork first = dec;
+    first.tokens += w.tokens;
+    first.attn_positions += w.attn_positions;
+    first.kv_read_tokens += w.kv_read_tokens;
+    first.seqs = std::max(first.seqs, w.seqs);
+    dur = in.cost->step_time(first) + double(stride_ - 1) * in.cost->step_time(dec);
+    w = first;
+    w.tokens += dec.tokens * (stride_ - 1);
+  } else {
+    for (const ChunkPlan& c : in.plan.chunks) {
+      int32_t& imp = in.imported[size_t(c.id)];
+      const int32_t begin = std::max(c.start, std::min(imp, c.start + c.len));
+      w.add_chunk(begin, c.start + c.len - begin, c.sample);
+      imp = 0;  // later chunks compute
+    }
+    dur = in.cost->step_time(w);
   }
-  const double dur = in.cost->step_time(w);
   in.busy = true;
   in.busy_s += dur;
   in.steps += 1;
@@ -288,7 +345,8 @@ void Sim::step_done(int32_t inst, double now) {
     ReqState& s = req_[size_t(req)];
     if (s.first_s < 0) s.first_s = now;
     s.last_s = now;
-    s.emitted += 1;
+    const int32_t out = trace_.requests[size_t(req)].output_tokens;
+    s.emitted = std::min(out, s.emitted + (in.role == Role::kDecode ? stride_ : 1));
   }
   auto finished = in.sched->commit(in.plan, in.outputs);
   for (const FinishedSeq& f : finished) {

@@ -68,6 +68,13 @@ struct SimConfig {
   PoolSpec mixed;    // colocated
   Slo slo;
   int32_t block_size = 128;    // tokens per simulated KV block (used when a pool's n_blocks is 0)
+  // Decode instances only: one scheduler step stands for `decode_stride`
+  // decode iterations, and one scheduler token for that many real tokens (KV
+  // capacity, block size and lengths in those units). The step costs the
+  // iterations at the unit's middle context (exact for a stable batch, since
+  // a decode step is linear in context). 1 = exact; larger trades tail
+  // accuracy of ~stride tokens per request for proportionally fewer steps.
+  int32_t decode_stride = 1;
   bool keep_records = true;
 };
 

@@ -205,3 +205,32 @@ TEST(Simulator, PrefixSharingFromMooncakeIdsSavesPrefill) {
 
 }  // namespace
 }  // namespace tandem::plan
+
+namespace tandem::plan {
+namespace {
+
+TEST(Simulator, DecodeStrideApproximatesTheExactSimulation) {
+  GeneratorOptions g;
+  g.rate = 20;
+  g.duration_s = 120;
+  g.prompt_tokens = 1200;
+  g.output_tokens = 200;
+  Trace lengths;
+  for (int i = 0; i < 50; ++i) lengths.requests.push_back({0, 200 + 37 * i, 20 + 9 * i, {}});
+  Trace t = bursty_trace(g, lengths);
+  SimConfig c = disagg("llama-3.1-8b", "l40s", 2, 3);
+  auto exact = simulate(c, t);
+  c.decode_stride = 4;
+  auto fast = simulate(c, t);
+  ASSERT_TRUE(exact.ok() && fast.ok());
+  EXPECT_LT(fast->scheduler_steps, exact->scheduler_steps / 2);
+  EXPECT_NEAR(fast->tpot.p50, exact->tpot.p50, 0.05 * exact->tpot.p50);
+  EXPECT_NEAR(fast->tpot.p90, exact->tpot.p90, 0.05 * exact->tpot.p90);
+  EXPECT_NEAR(fast->e2e.p90, exact->e2e.p90, 0.05 * exact->e2e.p90);
+  EXPECT_DOUBLE_EQ(fast->ttft.p90, exact->ttft.p90);  // prefill is not strided
+  c.decode_stride = 3;  // must divide the block size
+  EXPECT_FALSE(simulate(c, t).ok());
+}
+
+}  // namespace
+}  // namespace tandem::plan
