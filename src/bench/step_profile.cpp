@@ -1,6 +1,8 @@
 #include "bench/step_profile.h"
 
 #include <algorithm>
+#include <time.h>
+
 #include <chrono>
 #include <memory>
 #include <random>
@@ -68,9 +70,15 @@ Status run_step_profile(const Model& model, std::vector<StepPoint>& grid, const 
     }
     p.samples.clear();
     for (int r = 0; r <= o.reps; ++r) {
-      const auto t0 = std::chrono::steady_clock::now();
+      auto clock_s = [&] {
+        if (!o.cpu_time) return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+        timespec ts{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+      };
+      const double t0 = clock_s();
       TANDEM_RETURN_IF_ERROR(model.forward(batch, cache, logits, scratch, &pool));
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double s = clock_s() - t0;
       if (r > 0) p.samples.push_back(s);  // the first run warms caches and pages
     }
     std::vector<double> v = p.samples;

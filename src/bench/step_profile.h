@@ -36,6 +36,10 @@ struct StepProfileOptions {
   int32_t max_batch = 32;     // decode batch sizes 1, 2, 4, ... up to this
   int32_t max_context = 0;    // 0: min(model context, 2048)
   uint64_t seed = 1;
+  // Time with the calling thread's CPU clock instead of the wall clock: on a
+  // shared machine it leaves out the time other processes hold the core.
+  // Only meaningful with a one-thread pool (the forward runs inline).
+  bool cpu_time = false;
 };
 
 // The default grid of step shapes for a model with `max_context` positions.

@@ -417,6 +417,7 @@ int run_bench_profile(const std::vector<std::string>& argv) {
       {"roofline", "", true, "read the roofline from this JSON file (tandem bench roofline --json)"},
       {"roofline-seconds", "", true, "in-process roofline measurement time (default 1.5)"},
       {"conditions", "", true, "free text recorded with the profile (what else ran)"},
+      {"cpu-time", "", false, "time steps with the thread CPU clock (needs --threads 1): leaves out time other processes take"},
       {"help", "h", false, "show this help"},
   };
   const char* synopsis = "tandem bench profile -m MODEL [--json] [--reps N] [--max-batch B] [--roofline FILE]";
@@ -452,6 +453,8 @@ int run_bench_profile(const std::vector<std::string>& argv) {
   auto grid = bench::default_step_grid(ctx, int32_t(*maxb));
   bench::StepProfileOptions so;
   so.reps = int32_t(*reps);
+  so.cpu_time = a.has("cpu-time");
+  if (so.cpu_time && pool.size() != 1) return usage_error("bench profile", "--cpu-time needs --threads 1");
   auto progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   Status st = bench::run_step_profile(**model, grid, so, pool, progress);
   if (!st.ok()) {
@@ -495,6 +498,7 @@ int run_bench_profile(const std::vector<std::string>& argv) {
   j["roofline"] = nlohmann::json::parse(bench::roofline_to_json(roof));
   j["roofline_source"] = roof_source;
   j["threads"] = pool.size();
+  j["clock"] = so.cpu_time ? "thread_cpu" : "wall";
   j["conditions"] = a.get("conditions").value_or("");
   {
     double l1 = 0, l5 = 0, l15 = 0;
