@@ -52,6 +52,7 @@ void usage(FILE* out) {
                "tests:\n"
                "  roofline   memory bandwidth and peak FP32 / INT8 throughput of this machine\n"
                "  model      prompt processing and generation speed of a model (tandem bench model -m PATH)\n"
+               "  serve      load an HTTP server: trace replay or N streams (tandem bench serve --url URL ...)\n"
                "\n"
                "Run 'tandem bench <test> --help' for a test's options.\n");
 }
@@ -320,6 +321,7 @@ int run_bench(const std::vector<std::string>& argv) {
   const std::vector<std::string> rest(argv.begin() + 1, argv.end());
   if (test == "roofline") return run_roofline(rest);
   if (test == "model") return run_model(rest);
+  if (test == "serve") return run_bench_serve(rest);
   if (test == "-h" || test == "--help" || test == "help") {
     usage(stdout);
     return 0;

@@ -16,8 +16,9 @@ void usage(FILE* out) {
                "commands:\n"
                "  generate   generate text from a prompt (tandem generate -m PATH -p TEXT -n N)\n"
                "  ppl        perplexity of a text file (tandem ppl -m PATH -f FILE)\n"
+               "  serve      OpenAI-compatible HTTP server (tandem serve -m PATH [--host H] [--port P])\n"
                "  info       print a model's architecture and tensors (tandem info -m PATH)\n"
-               "  bench      machine roofline and model speed (tandem bench roofline | model -m PATH)\n"
+               "  bench      machine roofline and model speed (tandem bench roofline | model -m PATH | serve --url URL)\n"
                "\n"
                "Run 'tandem <command> --help' for a command's options.\n");
 }
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   if (cmd == "generate") return tandem::cli::run_generate(args);
   if (cmd == "ppl") return tandem::cli::run_ppl(args);
   if (cmd == "info") return tandem::cli::run_info(args);
+  if (cmd == "serve") return tandem::cli::run_serve(args);
   if (cmd == "bench") return tandem::cli::run_bench(args);
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     usage(stdout);
