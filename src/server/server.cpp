@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <malloc.h>
+
 #include <chrono>
 #include <cstdio>
 #include <deque>
@@ -112,6 +114,7 @@ struct Server::Impl {
   int64_t cancelled_by_disconnect = 0;
   int64_t prompt_tokens_cached = 0;
   int64_t completions_finished = 0;
+  bool trim_pending = false;
   std::deque<std::pair<Clock::time_point, int64_t>> token_samples;  // (time, tokens generated)
 
   int32_t context() const { return engine.scheduler_config().max_seq_len; }
@@ -446,6 +449,7 @@ struct Server::Impl {
       }
     }
     const uint64_t key = ex.key;
+    trim_pending = true;
     by_conn.erase(c);
     exchanges.erase(key);  // `ex` is gone
   }
@@ -463,10 +467,18 @@ struct Server::Impl {
       exchanges.erase(e);
     }
     by_conn.erase(it);
+    trim_pending = true;
   }
 
   void on_tick() {
     const auto now = Clock::now();
+    // After a load peak, hand the freed heap back to the OS once idle: events
+    // are allocated on the engine thread and freed here, and glibc keeps
+    // such memory in its arenas otherwise (RSS would stay at the peak).
+    if (exchanges.empty() && trim_pending) {
+      malloc_trim(0);
+      trim_pending = false;
+    }
     token_samples.emplace_back(now, engine.stats().tokens_generated);
     while (token_samples.size() > 2 && now - token_samples.front().first > std::chrono::seconds(10))
       token_samples.pop_front();
