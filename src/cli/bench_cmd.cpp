@@ -53,6 +53,7 @@ void usage(FILE* out) {
                "  roofline   memory bandwidth and peak FP32 / INT8 throughput of this machine\n"
                "  model      prompt processing and generation speed of a model (tandem bench model -m PATH)\n"
                "  profile    step time vs batch tokens and context, fitted by the planner's cost model\n"
+               "  serve      load an HTTP server: trace replay or N streams (tandem bench serve --url URL ...)\n"
                "\n"
                "Run 'tandem bench <test> --help' for a test's options.\n");
 }
@@ -322,6 +323,7 @@ int run_bench(const std::vector<std::string>& argv) {
   if (test == "roofline") return run_roofline(rest);
   if (test == "model") return run_model(rest);
   if (test == "profile") return run_bench_profile(rest);  // plan_cmd.cpp
+  if (test == "serve") return run_bench_serve(rest);
   if (test == "-h" || test == "--help" || test == "help") {
     usage(stdout);
     return 0;

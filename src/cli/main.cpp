@@ -16,8 +16,10 @@ void usage(FILE* out) {
                "commands:\n"
                "  generate   generate text from a prompt (tandem generate -m PATH -p TEXT -n N)\n"
                "  ppl        perplexity of a text file (tandem ppl -m PATH -f FILE)\n"
+               "  serve      OpenAI-compatible HTTP server (tandem serve -m PATH [--host H] [--port P])\n"
                "  info       print a model's architecture and tensors (tandem info -m PATH)\n"
-               "  bench      machine roofline and model speed (tandem bench roofline | model -m PATH | profile -m PATH)\n"
+               "  bench      machine roofline and model speed (tandem bench roofline | model -m PATH | profile -m PATH |\n"
+               "             serve --url URL)\n"
                "  simulate   simulate a serving cluster on a trace (tandem simulate --trace F --model M --hardware H ...)\n"
                "  plan       find the cluster with the best goodput per dollar (tandem plan --trace F --model M --hardware LIST)\n"
                "\n"
@@ -36,6 +38,7 @@ int main(int argc, char** argv) {
   if (cmd == "generate") return tandem::cli::run_generate(args);
   if (cmd == "ppl") return tandem::cli::run_ppl(args);
   if (cmd == "info") return tandem::cli::run_info(args);
+  if (cmd == "serve") return tandem::cli::run_serve(args);
   if (cmd == "bench") return tandem::cli::run_bench(args);
   if (cmd == "simulate") return tandem::cli::run_simulate(args);
   if (cmd == "plan") return tandem::cli::run_plan(args);

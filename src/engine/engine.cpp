@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
 
 namespace tandem {
 
@@ -41,16 +42,22 @@ Result<std::unique_ptr<Engine>> Engine::create(const Model& model, const Tokeniz
     return invalid_argument("max_seq_len " + std::to_string(sc.max_seq_len) +
                             " exceeds the model's context length " +
                             std::to_string(model.config().max_position));
-  return std::unique_ptr<Engine>(new Engine(model, tokenizer, sc, pool));
+  if (config.max_queued_requests < 0 || config.max_queued_tokens < 0)
+    return invalid_argument("max_queued_requests and max_queued_tokens must be >= 0");
+  config.scheduler = sc;
+  return std::unique_ptr<Engine>(new Engine(model, tokenizer, config, pool));
 }
 
-Engine::Engine(const Model& model, const Tokenizer& tokenizer, const SchedulerConfig& config,
+Engine::Engine(const Model& model, const Tokenizer& tokenizer, const EngineConfig& ec,
                ThreadPool* pool)
     : model_(model),
       tokenizer_(tokenizer),
       pool_(pool),
-      sched_(config),
-      cache_(model.config(), config.n_blocks, config.block_size) {
+      max_queued_requests_(ec.max_queued_requests),
+      max_queued_tokens_(ec.max_queued_tokens),
+      sched_(ec.scheduler),
+      cache_(model.config(), ec.scheduler.n_blocks, ec.scheduler.block_size) {
+  const SchedulerConfig& config = ec.scheduler;
   const ModelConfig& c = model.config();
   block_floats_ = static_cast<size_t>(c.n_layers) * 2 * static_cast<size_t>(config.block_size) *
                   static_cast<size_t>(c.kv_dim());
@@ -59,9 +66,12 @@ Engine::Engine(const Model& model, const Tokenizer& tokenizer, const SchedulerCo
 
 Engine::~Engine() { stop(); }
 
-Result<RequestId> Engine::submit(GenerationRequest request) {
+Result<RequestId> Engine::submit(GenerationRequest request, Overload* overload) {
+  if (overload) *overload = Overload::kNone;
   if (request.prompt.empty()) return invalid_argument("prompt is empty");
   if (request.max_tokens < 1) return invalid_argument("max_tokens must be >= 1");
+  if (request.logprobs < -1 || request.logprobs > kMaxTopLogprobs)
+    return invalid_argument("logprobs must be in [0, " + std::to_string(kMaxTopLogprobs) + "]");
   TANDEM_RETURN_IF_ERROR(request.sampling.validate());
   const int32_t vocab = model_.config().vocab_size;
   for (int32_t t : request.prompt)
@@ -73,7 +83,26 @@ Result<RequestId> Engine::submit(GenerationRequest request) {
     return out_of_range("prompt has " + std::to_string(request.prompt.size()) +
                         " tokens; the context holds " + std::to_string(max_len) +
                         " with at least one generated");
+  const auto n_prompt = static_cast<int64_t>(request.prompt.size());
   std::lock_guard<std::mutex> lock(mu_);
+  Overload why = Overload::kNone;
+  if (max_queued_requests_ > 0 && stats_.queued_requests >= max_queued_requests_)
+    why = Overload::kQueueFull;
+  else if (max_queued_tokens_ > 0 && stats_.queued_requests > 0 &&
+           stats_.queued_tokens + n_prompt > max_queued_tokens_)
+    why = Overload::kMemoryFull;  // an empty queue takes any prompt that fits the context
+  if (why != Overload::kNone) {
+    ++stats_.requests_rejected;
+    if (overload) *overload = why;
+    return Status(StatusCode::kResourceExhausted,
+                  why == Overload::kQueueFull
+                      ? "the queue is full (" + std::to_string(stats_.queued_requests) +
+                            " requests waiting); retry later"
+                      : "the queued prompts would need more KV memory than allowed (" +
+                            std::to_string(stats_.queued_tokens) + " tokens waiting); retry later");
+  }
+  ++stats_.queued_requests;
+  stats_.queued_tokens += n_prompt;
   const RequestId id = next_id_++;
   incoming_.emplace_back(id, std::move(request));
   known_[id] = true;
@@ -88,6 +117,31 @@ Status Engine::cancel(RequestId id) {
   cancels_.push_back(id);
   cv_.notify_all();
   return ok_status();
+}
+
+void Engine::fill_logprobs(std::span<const float> row, int32_t token, int32_t top,
+                           StreamEvent& ev) {
+  log_softmax(row, logprob_work_);
+  ev.logprob = static_cast<float>(logprob_work_[static_cast<size_t>(token)]);
+  if (top <= 0) return;
+  // Top `top` by a bounded min-heap scan: O(V log top), no V-sized sort.
+  auto better = [](const TokenLogprob& a, const TokenLogprob& b) {
+    return a.logprob > b.logprob || (a.logprob == b.logprob && a.token < b.token);
+  };
+  std::vector<TokenLogprob>& best = ev.top_logprobs;
+  best.clear();
+  for (size_t t = 0; t < logprob_work_.size(); ++t) {
+    TokenLogprob cand{static_cast<int32_t>(t), static_cast<float>(logprob_work_[t])};
+    if (best.size() < static_cast<size_t>(top)) {
+      best.push_back(cand);
+      std::push_heap(best.begin(), best.end(), better);
+    } else if (better(cand, best.front())) {
+      std::pop_heap(best.begin(), best.end(), better);
+      best.back() = cand;
+      std::push_heap(best.begin(), best.end(), better);
+    }
+  }
+  std::sort_heap(best.begin(), best.end(), better);
 }
 
 void Engine::finish(Live& r, SeqEnd reason, std::vector<Emit>& out, std::string error) {
@@ -111,6 +165,10 @@ void Engine::finish(Live& r, SeqEnd reason, std::vector<Emit>& out, std::string 
 void Engine::end_request(RequestId id, SeqEnd reason, std::vector<Emit>& out, std::string error) {
   auto it = live_.find(id);
   TANDEM_CHECK(it != live_.end(), "ending an unknown request");
+  if (!it->second->admitted) {
+    ++dequeued_requests_;
+    dequeued_tokens_ += static_cast<int64_t>(it->second->req.prompt.size());
+  }
   finish(*it->second, reason, out, std::move(error));
   by_seq_.erase(it->second->seq);
   live_.erase(it);
@@ -127,6 +185,8 @@ bool Engine::step() {
   }
   std::vector<Emit> out;
   ended_.clear();
+  dequeued_requests_ = 0;
+  dequeued_tokens_ = 0;
   for (auto& [id, req] : incoming) {
     auto live = std::make_unique<Live>(tokenizer_, std::move(req));
     live->id = id;
@@ -134,6 +194,8 @@ bool Engine::step() {
     if (!seq.ok()) {  // submit() checked the same limits; kept as a value, not a crash
       finish(*live, SeqEnd::kCancelled, out, seq.status().to_string());
       ended_.push_back(id);
+      ++dequeued_requests_;
+      dequeued_tokens_ += static_cast<int64_t>(live->req.prompt.size());
       continue;
     }
     live->seq = *seq;
@@ -178,6 +240,8 @@ bool Engine::step() {
       if (c.admit && !r.admitted) {
         r.admitted = true;
         r.cached_prompt_tokens = c.start;
+        ++dequeued_requests_;
+        dequeued_tokens_ += static_cast<int64_t>(r.req.prompt.size());
       }
       if (!c.sample) continue;
       if (!st.ok()) {
@@ -198,6 +262,7 @@ bool Engine::step() {
       ev.id = r.id;
       ev.token = tok;
       ev.text = r.stops.push(r.detok.push(tok));
+      if (r.req.logprobs >= 0) fill_logprobs(row, tok, r.req.logprobs, ev);
       outputs[i].stop = r.stops.stopped();
       out.push_back({r.callback, std::move(ev)});
     }
@@ -222,6 +287,9 @@ bool Engine::step() {
     stats_.tokens_generated += generated;
     stats_.scheduler = sched_.stats();
     stats_.peak_blocks_used = std::max(stats_.peak_blocks_used, stats_.scheduler.device.used);
+    stats_.queued_requests -= dequeued_requests_;
+    stats_.queued_tokens -= dequeued_tokens_;
+    TANDEM_CHECK(stats_.queued_requests >= 0 && stats_.queued_tokens >= 0, "queue counts went negative");
   }
   for (const Emit& e : out)
     if (*e.callback) (*e.callback)(e.event);

@@ -38,6 +38,13 @@ namespace tandem {
 
 using RequestId = uint64_t;
 
+// A token and its log-probability under the model (log-softmax of the raw
+// logits, before temperature and other sampling transforms).
+struct TokenLogprob {
+  int32_t token = -1;
+  float logprob = 0.0f;
+};
+
 // One streamed piece of a request's output. Every request gets exactly one
 // event with finished == true, its last.
 struct StreamEvent {
@@ -50,6 +57,10 @@ struct StreamEvent {
   int32_t prompt_tokens = 0;        // when finished
   int32_t completion_tokens = 0;    // when finished: tokens generated (EOS not counted)
   int32_t cached_prompt_tokens = 0; // when finished: prompt tokens served from the prefix cache
+  // With GenerationRequest::logprobs >= 0, on token events: the token's
+  // logprob and the `logprobs` most likely tokens, most likely first.
+  float logprob = 0.0f;
+  std::vector<TokenLogprob> top_logprobs;
 };
 
 struct GenerationRequest {
@@ -60,13 +71,26 @@ struct GenerationRequest {
   std::vector<std::string> stop;
   bool stop_at_eos = true;
   Priority priority = Priority::kInteractive;
+  int32_t logprobs = -1;  // -1: off; 0..kMaxTopLogprobs: token logprob plus that many alternatives
   std::function<void(const StreamEvent&)> on_event;  // may be empty
 };
+
+inline constexpr int32_t kMaxTopLogprobs = 20;
 
 struct EngineConfig {
   // Scheduler policy and KV size. max_seq_len 0 = min(KV capacity, model context).
   SchedulerConfig scheduler;
+  // Overload limits on requests submitted but not yet admitted (never run a
+  // step): submit() refuses a request at once with ResourceExhausted when
+  // it would make the queue longer than max_queued_requests (0 = no limit),
+  // or the queue's prompt tokens more than max_queued_tokens (0 = no limit;
+  // the KV memory the queue will need once admitted).
+  int32_t max_queued_requests = 0;
+  int64_t max_queued_tokens = 0;
 };
+
+// Why submit() refused a request for load (ResourceExhausted).
+enum class Overload : uint8_t { kNone, kQueueFull, kMemoryFull };
 
 struct EngineStats {
   SchedulerStats scheduler;
@@ -76,6 +100,9 @@ struct EngineStats {
   int64_t requests_submitted = 0;
   int64_t requests_finished = 0;  // cancelled and failed included
   int32_t peak_blocks_used = 0;
+  int32_t queued_requests = 0;  // submitted, not yet admitted
+  int64_t queued_tokens = 0;    // their prompt tokens
+  int64_t requests_rejected = 0;  // refused by the overload limits
 };
 
 class Engine {
@@ -90,8 +117,10 @@ class Engine {
 
   // Queues a request; it joins the next step. InvalidArgument (empty prompt,
   // token ids outside the vocabulary, bad sampling parameters, max_tokens < 1)
-  // or OutOfRange (prompt leaves no room to generate) are returned at once.
-  Result<RequestId> submit(GenerationRequest request);
+  // or OutOfRange (prompt leaves no room to generate) are returned at once;
+  // so is ResourceExhausted when an overload limit of EngineConfig is
+  // reached, with the limit in *overload (if given).
+  Result<RequestId> submit(GenerationRequest request, Overload* overload = nullptr);
   // Ends a request before the next step; its final event has reason
   // kCancelled and its KV blocks are freed. NotFound if it already ended.
   Status cancel(RequestId id);
@@ -109,19 +138,22 @@ class Engine {
 
  private:
   struct Live;
-  Engine(const Model& model, const Tokenizer& tokenizer, const SchedulerConfig& config,
+  Engine(const Model& model, const Tokenizer& tokenizer, const EngineConfig& config,
          ThreadPool* pool);
   void loop();
   struct Emit {
     std::shared_ptr<const std::function<void(const StreamEvent&)>> callback;
     StreamEvent event;
   };
+  void fill_logprobs(std::span<const float> row, int32_t token, int32_t top, StreamEvent& ev);
   void finish(Live& r, SeqEnd reason, std::vector<Emit>& out, std::string error = {});
   void end_request(RequestId id, SeqEnd reason, std::vector<Emit>& out, std::string error = {});
 
   const Model& model_;
   const Tokenizer& tokenizer_;
   ThreadPool* pool_;
+  const int32_t max_queued_requests_;
+  const int64_t max_queued_tokens_;
   Scheduler sched_;   // touched only by the stepping thread
   KvCache cache_;     // device KV: [n_blocks][n_layers][2][block_size][kv_dim]
   std::vector<float> host_kv_;  // swap space: n_host_blocks blocks of the same layout
@@ -131,6 +163,9 @@ class Engine {
   std::map<RequestId, std::unique_ptr<Live>> live_;  // stepping thread only
   std::map<SeqId, RequestId> by_seq_;
   std::vector<RequestId> ended_;  // this step's, for the locked bookkeeping
+  int32_t dequeued_requests_ = 0;  // this step's admissions (and ends before admission)
+  int64_t dequeued_tokens_ = 0;
+  std::vector<double> logprob_work_;
 
   mutable std::mutex mu_;  // guards the fields below
   std::condition_variable cv_;

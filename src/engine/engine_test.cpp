@@ -286,5 +286,101 @@ TEST_F(EngineTest, StopStringEndsAndIsNotShown) {
   EXPECT_EQ(stopped.text, free_run.text.substr(0, free_run.text.find(stop)));
 }
 
+TEST_F(EngineTest, LogprobsMatchTheModelAndSampledToken) {
+  GenerationRequest r;
+  r.prompt = prompt(5, 20);
+  r.max_tokens = 6;
+  r.sampling.temperature = 0;  // greedy: the sampled token is the top-1
+  r.logprobs = 3;
+  r.stop_at_eos = false;
+  std::vector<StreamEvent> events;
+  r.on_event = [&](const StreamEvent& ev) {
+    if (!ev.finished) events.push_back(ev);
+  };
+  auto e = Engine::create(model(), tok(), config(64), nullptr);
+  ASSERT_TRUE(e.ok());
+  ASSERT_TRUE((*e)->submit(r).ok());
+  (*e)->run_until_idle();
+  ASSERT_EQ(events.size(), 6u);
+  for (const StreamEvent& ev : events) {
+    ASSERT_EQ(ev.top_logprobs.size(), 3u);
+    EXPECT_EQ(ev.top_logprobs[0].token, ev.token);
+    EXPECT_FLOAT_EQ(ev.top_logprobs[0].logprob, ev.logprob);
+    EXPECT_LT(ev.logprob, 0.0f);
+    EXPECT_GE(ev.top_logprobs[0].logprob, ev.top_logprobs[1].logprob);
+    EXPECT_GE(ev.top_logprobs[1].logprob, ev.top_logprobs[2].logprob);
+  }
+  // Same values as a plain forward pass over prompt + generated tokens.
+  std::vector<int32_t> seq = r.prompt;
+  for (const StreamEvent& ev : events) seq.push_back(ev.token);
+  KvCache cache(model().config(), 16, 16);
+  ForwardScratch scratch;
+  std::vector<float> logits;
+  std::vector<BlockId> table;
+  for (int32_t b = 0; b < 16; ++b) table.push_back(b);
+  SeqChunk ch;
+  ch.tokens = std::span<const int32_t>(seq.data(), seq.size() - 1);
+  ch.start_pos = 0;
+  ch.block_table = table;
+  ch.all_logits = true;
+  ASSERT_TRUE(model().forward(std::span<const SeqChunk>(&ch, 1), cache, logits, scratch, nullptr).ok());
+  const size_t V = static_cast<size_t>(model().config().vocab_size);
+  std::vector<double> lp;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const size_t pos = r.prompt.size() - 1 + i;
+    log_softmax(std::span<const float>(logits.data() + pos * V, V), lp);
+    EXPECT_NEAR(lp[static_cast<size_t>(events[i].token)], events[i].logprob, 1e-4);
+  }
+  GenerationRequest bad = r;
+  bad.logprobs = kMaxTopLogprobs + 1;
+  EXPECT_EQ((*e)->submit(bad).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(EngineTest, OverloadLimitsRefuseAtOnceAndAdmittedFinish) {
+  EngineConfig c = config(64);
+  c.max_queued_requests = 3;
+  auto e = Engine::create(model(), tok(), c, nullptr);
+  ASSERT_TRUE(e.ok());
+  std::vector<Collected> out(5);
+  int accepted = 0;
+  for (int i = 0; i < 5; ++i) {
+    GenerationRequest r = seeded(prompt(i, 20), 1, 4);
+    r.on_event = [&out, i](const StreamEvent& ev) {
+      if (ev.finished) ++out[static_cast<size_t>(i)].finals;
+    };
+    Overload why = Overload::kNone;
+    Result<RequestId> id = (*e)->submit(std::move(r), &why);
+    if (i < 3) {
+      EXPECT_TRUE(id.ok());
+      ++accepted;
+    } else {
+      EXPECT_EQ(id.status().code(), StatusCode::kResourceExhausted);
+      EXPECT_EQ(why, Overload::kQueueFull);
+    }
+  }
+  EXPECT_EQ((*e)->stats().queued_requests, 3);
+  (*e)->run_until_idle();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(out[static_cast<size_t>(i)].finals, i < 3 ? 1 : 0);
+  EngineStats st = (*e)->stats();
+  EXPECT_EQ(st.queued_requests, 0);
+  EXPECT_EQ(st.queued_tokens, 0);
+  EXPECT_EQ(st.requests_rejected, 2);
+  EXPECT_TRUE((*e)->submit(seeded(prompt(9, 20), 1, 2)).ok());  // room again
+
+  EngineConfig t = config(64);
+  t.max_queued_tokens = 50;
+  auto e2 = Engine::create(model(), tok(), t, nullptr);
+  ASSERT_TRUE(e2.ok());
+  EXPECT_TRUE((*e2)->submit(seeded(prompt(1, 60), 1, 2)).ok());  // empty queue: any size fits
+  Overload why = Overload::kNone;
+  EXPECT_EQ((*e2)->submit(seeded(prompt(2, 10), 1, 2), &why).status().code(),
+            StatusCode::kResourceExhausted);
+  EXPECT_EQ(why, Overload::kMemoryFull);
+  (*e2)->run_until_idle();
+  EXPECT_TRUE((*e2)->submit(seeded(prompt(2, 10), 1, 2)).ok());
+  (*e2)->run_until_idle();
+  EXPECT_EQ((*e2)->stats().queued_tokens, 0);
+}
+
 }  // namespace
 }  // namespace tandem
