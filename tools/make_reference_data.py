@@ -50,6 +50,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--ppl-tokens", type=int, default=4096)
     a = ap.parse_args()
+    a.out = os.path.abspath(a.out)
     models = os.path.join(a.out, "models")
     ref = os.path.join(a.out, "ref")
     os.makedirs(ref, exist_ok=True)
