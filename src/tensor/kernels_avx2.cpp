@@ -9,6 +9,7 @@
 // cpu_has_avx2_fma_f16c() said yes.
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "tensor/kernels.h"
@@ -204,11 +205,52 @@ inline void q8a_tile(const uint8_t* const* wr, const BlockQ8A* const* xr, int64_
     for (int i = 0; i < IR; ++i) out[j][i] = hsum(acc[j][i]);
 }
 
-// 32 quants of K-quant block b as int8 (q4_K / q5_K: 0..31; q6_K: -32..31).
 template <DType T>
-inline __m256i kquant_q(const uint8_t* row, int64_t b) {
-  const uint8_t* sb = row + static_cast<size_t>(b / 8) * static_cast<size_t>(dtype_info(T).block_bytes);
-  const int s = static_cast<int>(b % 8);
+constexpr size_t kq_bytes() {
+  return T == DType::kQ4_K ? 144 : T == DType::kQ5_K ? 176 : 210;
+}
+
+// Scales and mins of the 8 blocks of one K-quant super-block, as
+// kquant_scales32 computes them (f32 products of the f16 super-block scale
+// and the small integer scale), decoded once per super-block.
+template <DType T>
+inline void kq_scales(const uint8_t* sb, float s0[8], float s1[8], float mn[8]) {
+  uint16_t h;
+  if constexpr (T == DType::kQ6_K) {
+    std::memcpy(&h, sb + 208, 2);
+    const float d = _cvtsh_ss(h);
+    const int8_t* sc = reinterpret_cast<const int8_t*>(sb + 192);
+    for (int b = 0; b < 8; ++b) {
+      const int n = b / 4, r = b % 4;
+      s0[b] = d * static_cast<float>(sc[8 * n + 2 * r]);
+      s1[b] = d * static_cast<float>(sc[8 * n + 2 * r + 1]);
+      mn[b] = 0.0f;
+    }
+  } else {
+    std::memcpy(&h, sb, 2);
+    const float d = _cvtsh_ss(h);
+    std::memcpy(&h, sb + 2, 2);
+    const float dmin = _cvtsh_ss(h);
+    const uint8_t* q = sb + 4;
+    for (int b = 0; b < 8; ++b) {
+      int sc, m;
+      if (b < 4) {
+        sc = q[b] & 63;
+        m = q[b + 4] & 63;
+      } else {
+        sc = (q[b + 4] & 0xF) | ((q[b - 4] >> 6) << 4);
+        m = (q[b + 4] >> 4) | ((q[b] >> 6) << 4);
+      }
+      s0[b] = s1[b] = d * static_cast<float>(sc);
+      mn[b] = dmin * static_cast<float>(m);
+    }
+  }
+}
+
+// 32 quants of block s (0..7) of a K-quant super-block as int8
+// (q4_K / q5_K: 0..31; q6_K: -32..31).
+template <DType T>
+inline __m256i kquant_q(const uint8_t* sb, int s) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   if constexpr (T == DType::kQ6_K) {
     const int n = s / 4, r = s % 4;
@@ -242,30 +284,45 @@ inline void kq_tile(const uint8_t* const* wr, const BlockQ8A* const* xr, const i
       corr[j][i] = 0.0f;
     }
   const __m256i ones = _mm256_set1_epi16(1);
-  for (int64_t b = 0; b < nb; ++b) {
-    __m256i q[JR], qa[JR];
-    float s0[JR], s1[JR], mn[JR];
+  for (int64_t sbi = 0; sbi < nb / 8; ++sbi) {
+    float s0[JR][8], s1[JR][8], mn[JR][8];
+    const uint8_t* sbp[JR];
     for (int j = 0; j < JR; ++j) {
-      const uint8_t* sb = wr[j] + static_cast<size_t>(b / 8) * static_cast<size_t>(dtype_info(T).block_bytes);
-      kquant_scales32(T, sb, static_cast<int>(b % 8), &s0[j], &s1[j], &mn[j]);
-      q[j] = kquant_q<T>(wr[j], b);
-      if constexpr (T == DType::kQ6_K) qa[j] = _mm256_sign_epi8(q[j], q[j]);
+      sbp[j] = wr[j] + static_cast<size_t>(sbi) * kq_bytes<T>();
+      _mm_prefetch(reinterpret_cast<const char*>(sbp[j] + 4 * kq_bytes<T>()), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(sbp[j] + 4 * kq_bytes<T>() + 64), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(sbp[j] + 4 * kq_bytes<T>() + 128), _MM_HINT_T0);
+      kq_scales<T>(sbp[j], s0[j], s1[j], mn[j]);
     }
-    for (int i = 0; i < IR; ++i) {
-      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[i][b].qs));
-      const float dx = xr[i][b].d;
+    for (int s = 0; s < 8; ++s) {
+      const int64_t b = sbi * 8 + s;
+      __m256i q[JR], qa[JR];
+      __m256 sw[JR];  // lanes 0..3: first 16 values' scale, 4..7: last 16's
       for (int j = 0; j < JR; ++j) {
-        __m256i p16;
+        q[j] = kquant_q<T>(sbp[j], s);
         if constexpr (T == DType::kQ6_K) {
-          p16 = _mm256_maddubs_epi16(qa[j], _mm256_sign_epi8(xv, q[j]));
+          qa[j] = _mm256_sign_epi8(q[j], q[j]);
+          sw[j] = _mm256_set_m128(_mm_set1_ps(s1[j][s]), _mm_set1_ps(s0[j][s]));
         } else {
-          p16 = _mm256_maddubs_epi16(q[j], xv);  // unsigned quants: at most 2 * 31 * 127 per pair
+          sw[j] = _mm256_set1_ps(s0[j][s]);
         }
-        // Lanes 0..3 hold the first 16 values' sums, 4..7 the last 16.
-        const __m256 isum = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-        const __m256 sc = _mm256_set_m128(_mm_set1_ps(s1[j] * dx), _mm_set1_ps(s0[j] * dx));
-        acc[j][i] = _mm256_fmadd_ps(sc, isum, acc[j][i]);
-        if constexpr (T != DType::kQ6_K) corr[j][i] += (mn[j] * dx) * static_cast<float>(xs[i][b]);
+      }
+      for (int i = 0; i < IR; ++i) {
+        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[i][b].qs));
+        const __m256 dx = _mm256_set1_ps(xr[i][b].d);
+        const float dxs = xr[i][b].d * static_cast<float>(xs[i][b]);
+        for (int j = 0; j < JR; ++j) {
+          __m256i p16;
+          if constexpr (T == DType::kQ6_K) {
+            p16 = _mm256_maddubs_epi16(qa[j], _mm256_sign_epi8(xv, q[j]));
+          } else {
+            p16 = _mm256_maddubs_epi16(q[j], xv);  // unsigned quants: at most 2 * 31 * 127 per pair
+          }
+          // Lanes 0..3 hold the first 16 values' sums, 4..7 the last 16.
+          const __m256 isum = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
+          acc[j][i] = _mm256_fmadd_ps(_mm256_mul_ps(sw[j], dx), isum, acc[j][i]);
+          if constexpr (T != DType::kQ6_K) corr[j][i] = std::fma(mn[j][s], dxs, corr[j][i]);
+        }
       }
     }
   }
