@@ -1,0 +1,173 @@
+#include "store/chunk_codec.h"
+
+#include <zstd.h>
+
+#include <cstring>
+#include <memory>
+#include <vector>
+
+namespace tandem::store {
+
+namespace {
+
+constexpr char kMagic[4] = {'T', 'C', 'K', '1'};
+
+void put_u64(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint64_t get_u64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
+  return v;
+}
+
+struct CCtxDeleter {
+  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+};
+struct DCtxDeleter {
+  void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
+};
+
+ZSTD_CCtx* thread_cctx() {
+  thread_local std::unique_ptr<ZSTD_CCtx, CCtxDeleter> c(ZSTD_createCCtx());
+  return c.get();
+}
+ZSTD_DCtx* thread_dctx() {
+  thread_local std::unique_ptr<ZSTD_DCtx, DCtxDeleter> d(ZSTD_createDCtx());
+  return d.get();
+}
+
+// Byte plane k of element i goes to out[k * count + i]; a tail shorter than
+// one element is copied as is.
+void shuffle(const uint8_t* in, size_t n, size_t es, uint8_t* out) {
+  const size_t count = n / es;
+  for (size_t i = 0; i < count; ++i)
+    for (size_t k = 0; k < es; ++k) out[k * count + i] = in[i * es + k];
+  std::memcpy(out + count * es, in + count * es, n - count * es);
+}
+void unshuffle(const uint8_t* in, size_t n, size_t es, uint8_t* out) {
+  const size_t count = n / es;
+  for (size_t i = 0; i < count; ++i)
+    for (size_t k = 0; k < es; ++k) out[i * es + k] = in[k * count + i];
+  std::memcpy(out + count * es, in + count * es, n - count * es);
+}
+
+// Specialized 4-byte shuffle (f32, the common case); the generic loop above is
+// several times slower for it.
+void shuffle4(const uint8_t* in, size_t n, uint8_t* out) {
+  const size_t count = n / 4;
+  uint8_t* o0 = out;
+  uint8_t* o1 = out + count;
+  uint8_t* o2 = out + 2 * count;
+  uint8_t* o3 = out + 3 * count;
+  for (size_t i = 0; i < count; ++i) {
+    o0[i] = in[4 * i];
+    o1[i] = in[4 * i + 1];
+    o2[i] = in[4 * i + 2];
+    o3[i] = in[4 * i + 3];
+  }
+  std::memcpy(out + count * 4, in + count * 4, n - count * 4);
+}
+
+}  // namespace
+
+std::string encode_chunk(const uint8_t* raw, size_t n, const EncodeOptions& opts, const uint8_t* base_raw,
+                         const Hash256* base) {
+  uint8_t flags = 0;
+  const bool delta = base_raw != nullptr && base != nullptr;
+  const size_t es = opts.elem_size > 1 && opts.elem_size <= 16 ? static_cast<size_t>(opts.elem_size) : 1;
+  std::vector<uint8_t> work;
+  const uint8_t* src = raw;
+  if (delta) {
+    work.resize(n);
+    for (size_t i = 0; i < n; ++i) work[i] = raw[i] ^ base_raw[i];
+    src = work.data();
+    flags |= kChunkXorDelta;
+  }
+  std::vector<uint8_t> shuffled;
+  if (es > 1 && n >= es) {
+    shuffled.resize(n);
+    if (es == 4)
+      shuffle4(src, n, shuffled.data());
+    else
+      shuffle(src, n, es, shuffled.data());
+    src = shuffled.data();
+    flags |= kChunkShuffle;
+  }
+  std::string out;
+  size_t payload = n;
+  if (opts.zstd_level != 0) {
+    const size_t bound = ZSTD_compressBound(n);
+    out.resize(kChunkHeaderBytes + bound);
+    size_t c = ZSTD_compressCCtx(thread_cctx(), out.data() + kChunkHeaderBytes, bound, src, n, opts.zstd_level);
+    if (!ZSTD_isError(c) && c < n) {
+      payload = c;
+      flags |= kChunkZstd;
+    }
+  }
+  if (!(flags & kChunkZstd)) {
+    out.resize(kChunkHeaderBytes + n);
+    std::memcpy(out.data() + kChunkHeaderBytes, src, n);
+  }
+  out.resize(kChunkHeaderBytes + payload);
+  uint8_t* h = reinterpret_cast<uint8_t*>(out.data());
+  std::memcpy(h, kMagic, 4);
+  h[4] = flags;
+  h[5] = static_cast<uint8_t>((flags & kChunkShuffle) ? es : 1);
+  h[6] = h[7] = 0;
+  put_u64(h + 8, n);
+  put_u64(h + 16, payload);
+  if (delta)
+    std::memcpy(h + 24, base->bytes.data(), 32);
+  else
+    std::memset(h + 24, 0, 32);
+  return out;
+}
+
+Result<ChunkHeader> parse_chunk_header(std::string_view file) {
+  if (file.size() < kChunkHeaderBytes) return data_loss("chunk: file shorter than its header (torn?)");
+  const uint8_t* h = reinterpret_cast<const uint8_t*>(file.data());
+  if (std::memcmp(h, kMagic, 4) != 0) return data_loss("chunk: bad magic");
+  ChunkHeader c;
+  c.flags = h[4];
+  c.elem_size = h[5];
+  if ((c.flags & ~7) != 0 || h[6] != 0 || h[7] != 0 || c.elem_size == 0 || c.elem_size > 16)
+    return data_loss("chunk: bad header fields");
+  c.raw_bytes = get_u64(h + 8);
+  c.payload_bytes = get_u64(h + 16);
+  std::memcpy(c.base.bytes.data(), h + 24, 32);
+  if ((c.flags & kChunkXorDelta) == 0 && !c.base.is_zero()) return data_loss("chunk: base hash without delta flag");
+  if ((c.flags & kChunkXorDelta) != 0 && c.base.is_zero()) return data_loss("chunk: delta without base hash");
+  if (c.raw_bytes > (uint64_t{1} << 40)) return data_loss("chunk: implausible raw length");
+  if (!(c.flags & kChunkZstd) && c.payload_bytes != c.raw_bytes) return data_loss("chunk: bad payload length");
+  return c;
+}
+
+Status decode_chunk(std::string_view file, const ChunkHeader& h, const uint8_t* base_raw, uint8_t* out) {
+  if (file.size() != kChunkHeaderBytes + h.payload_bytes)
+    return data_loss("chunk: file length " + std::to_string(file.size()) + " does not match its header (torn?)");
+  const uint8_t* payload = reinterpret_cast<const uint8_t*>(file.data()) + kChunkHeaderBytes;
+  const size_t n = h.raw_bytes;
+  const bool shuffled = (h.flags & kChunkShuffle) != 0 && n >= h.elem_size;
+  std::vector<uint8_t> tmp;
+  uint8_t* stage = out;
+  if (shuffled) {
+    tmp.resize(n);
+    stage = tmp.data();
+  }
+  if (h.flags & kChunkZstd) {
+    size_t d = ZSTD_decompressDCtx(thread_dctx(), stage, n, payload, h.payload_bytes);
+    if (ZSTD_isError(d)) return data_loss(std::string("chunk: zstd: ") + ZSTD_getErrorName(d));
+    if (d != n) return data_loss("chunk: decompressed length mismatch");
+  } else {
+    std::memcpy(stage, payload, n);
+  }
+  if (shuffled) unshuffle(stage, n, h.elem_size, out);
+  if (h.flags & kChunkXorDelta) {
+    if (base_raw == nullptr) return internal_error("chunk: delta chunk decoded without its base");
+    for (size_t i = 0; i < n; ++i) out[i] ^= base_raw[i];
+  }
+  return ok_status();
+}
+
+}  // namespace tandem::store
