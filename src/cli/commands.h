@@ -12,5 +12,7 @@ int run_ppl(const std::vector<std::string>& args);
 int run_info(const std::vector<std::string>& args);
 // args[0] is the test: roofline or model.
 int run_bench(const std::vector<std::string>& args);
+// args[0] is the subcommand: save, restore, ls, verify, gc, du.
+int run_ckpt(const std::vector<std::string>& args);
 
 }  // namespace tandem::cli

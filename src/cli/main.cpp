@@ -18,6 +18,7 @@ void usage(FILE* out) {
                "  ppl        perplexity of a text file (tandem ppl -m PATH -f FILE)\n"
                "  info       print a model's architecture and tensors (tandem info -m PATH)\n"
                "  bench      machine roofline and model speed (tandem bench roofline | model -m PATH)\n"
+               "  ckpt       checkpoint store (tandem ckpt save | restore | ls | verify | gc | du STORE)\n"
                "\n"
                "Run 'tandem <command> --help' for a command's options.\n");
 }
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
   if (cmd == "ppl") return tandem::cli::run_ppl(args);
   if (cmd == "info") return tandem::cli::run_info(args);
   if (cmd == "bench") return tandem::cli::run_bench(args);
+  if (cmd == "ckpt") return tandem::cli::run_ckpt(args);
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     usage(stdout);
     return 0;
