@@ -94,7 +94,7 @@ Status Checkpointer::flush() {
   cv_.wait(lock, [&] {
     for (const auto& s : slots_)
       if (s.state == SlotState::kQueued || s.state == SlotState::kPersisting) return false;
-    return true;
+    return !gc_running_;
   });
   return take_error_locked();
 }
@@ -124,6 +124,7 @@ void Checkpointer::run() {
       slot->state = SlotState::kPersisting;
     }
     auto result = store_->save(slot->req);
+    bool run_gc = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (result.ok()) {
@@ -134,11 +135,33 @@ void Checkpointer::run() {
         stats_.manifest_bytes += result->manifest_bytes;
         stats_.persist_seconds += result->seconds;
         stats_.last = *result;
+        run_gc = opts_.gc_every > 0 && stats_.persisted % opts_.gc_every == 0;
       } else {
         stats_.failed++;
         if (error_.ok()) error_ = result.status();
       }
+      // The staged copy is no longer needed: the next save may fill it while gc runs.
       slot->state = SlotState::kFree;
+      if (run_gc) gc_running_ = true;
+    }
+    cv_.notify_all();
+    if (!run_gc) continue;
+    // Retention and gc in this thread: a queued save waits for them, the
+    // caller's save() does not (unless every buffer is taken).
+    uint64_t freed = 0;
+    auto removed = store_->apply_retention(opts_.retention);
+    Status gc_status = removed.status();
+    if (removed.ok()) {
+      auto g = store_->gc();
+      gc_status = g.status();
+      if (g.ok()) freed = g->bytes_freed;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.gc_runs++;
+      stats_.gc_bytes_freed += freed;
+      if (!gc_status.ok() && error_.ok()) error_ = gc_status.with_context("background gc");
+      gc_running_ = false;
     }
     cv_.notify_all();
   }

@@ -35,6 +35,10 @@ struct CheckpointerOptions {
   int slots = 2;                  // staging buffers (>= 1)
   uint64_t max_slot_bytes = 0;    // 0: unlimited; a larger state is RESOURCE_EXHAUSTED
   BackpressurePolicy policy = BackpressurePolicy::kBlock;
+  // After every gc_every committed saves, the background thread applies
+  // `retention` and collects garbage (0: never).
+  int gc_every = 0;
+  RetentionPolicy retention;
 };
 
 struct CheckpointerStats {
@@ -42,6 +46,8 @@ struct CheckpointerStats {
   int64_t persisted = 0;    // committed
   int64_t coalesced = 0;    // skipped by kCoalesce
   int64_t failed = 0;
+  int64_t gc_runs = 0;
+  uint64_t gc_bytes_freed = 0;
   uint64_t logical_bytes = 0;     // of persisted saves
   uint64_t chunk_file_bytes = 0;  // written by persisted saves
   uint64_t manifest_bytes = 0;
@@ -88,6 +94,7 @@ class Checkpointer {
   std::vector<Slot> slots_;
   uint64_t next_seq_ = 0;
   bool stop_ = false;
+  bool gc_running_ = false;
   int64_t durable_step_ = -1;
   Status error_;
   CheckpointerStats stats_;

@@ -183,3 +183,34 @@ TEST(Checkpointer, StagingLimitIsEnforced) {
 
 }  // namespace
 }  // namespace tandem::store
+
+namespace tandem::store {
+namespace {
+
+TEST(Checkpointer, BackgroundRetentionKeepsTheStoreBounded) {
+  testing::TempDir tmp;
+  CheckpointerOptions o;
+  o.gc_every = 3;
+  o.retention.keep_last = 2;
+  std::map<int64_t, testing::State> saved;
+  {
+    Checkpointer ck(open_store(tmp.sub("s")), o);
+    testing::State s = testing::small_state(1);
+    for (int step = 1; step <= 9; ++step) {
+      ASSERT_TRUE(ck.save(s.request(step)).ok());
+      ASSERT_TRUE(ck.flush().ok());
+      saved[step] = s;
+      for (auto& [n, d] : s.tensors) testing::perturb(&d, step);
+    }
+    EXPECT_EQ(ck.stats().gc_runs, 3);
+    EXPECT_GT(ck.stats().gc_bytes_freed, 0u);
+  }
+  auto store = open_store(tmp.sub("s"));
+  EXPECT_EQ(store->steps().value(), (std::vector<int64_t>{8, 9}));
+  EXPECT_TRUE(testing::restores_exactly(*store, 9, saved[9]));
+  EXPECT_TRUE(testing::restores_exactly(*store, 8, saved[8]));
+  EXPECT_TRUE(store->verify().ok());
+}
+
+}  // namespace
+}  // namespace tandem::store
