@@ -196,7 +196,9 @@ TEST(BitFlips, EveryFileIsCheckedNeverLoadedSilently) {
               continue;
             }
             ASSERT_EQ(got->size(), data.size());
-            ASSERT_EQ(std::memcmp(got->data(), data.data(), data.size()), 0) << name << " loaded wrong bytes";
+            if (!data.empty()) {
+              ASSERT_EQ(std::memcmp(got->data(), data.data(), data.size()), 0) << name << " loaded wrong bytes";
+            }
           }
         if (!step_ok) damaged_steps++;
       }
