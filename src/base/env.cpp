@@ -45,6 +45,7 @@ class PosixWritableFile final : public WritableFile {
     if (::fdatasync(fd_) != 0) return errno_status("fsync", path_, errno);
     return ok_status();
   }
+  void start_writeback() override { (void)::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE); }
   Status close() override {
     if (fd_ < 0) return ok_status();
     int rc = ::close(fd_);
@@ -173,6 +174,16 @@ class PosixEnv final : public Env {
     int err = errno;
     ::close(fd);
     if (rc != 0) return errno_status("fsync directory", path, err);
+    return ok_status();
+  }
+
+  Status sync_fs(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno_status("open", path, errno);
+    int rc = ::syncfs(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return errno_status("syncfs", path, err);
     return ok_status();
   }
 

@@ -24,6 +24,8 @@ class WritableFile {
   virtual ~WritableFile() = default;
   virtual Status append(const void* data, size_t n) = 0;
   virtual Status sync() = 0;  // fsync: data and size durable
+  // Hint: start writing the data back now (no durability promise).
+  virtual void start_writeback() {}
   virtual Status close() = 0;
 };
 
@@ -53,6 +55,10 @@ class Env {
   // Names in the directory, without "." and "..", unsorted.
   virtual Result<std::vector<std::string>> list_dir(const std::string& path) = 0;
   virtual Status sync_dir(const std::string& path) = 0;
+  // syncfs: the data of every file on path's file system is durable on
+  // return (one call instead of an fsync per file; it also waits for other
+  // writers' dirty data on that file system).
+  virtual Status sync_fs(const std::string& path) = 0;
   // flock on `path` (created if missing). With wait == false and the lock
   // held elsewhere, returns a null pointer.
   virtual Result<std::unique_ptr<FileLock>> lock_file(const std::string& path, bool exclusive,

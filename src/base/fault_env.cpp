@@ -193,6 +193,14 @@ Status FaultEnv::sync_dir(const std::string& path) {
   return ok_status();
 }
 
+Status FaultEnv::sync_fs(const std::string& path) {
+  TANDEM_RETURN_IF_ERROR(tick("sync_fs " + path));
+  TANDEM_RETURN_IF_ERROR(base_->sync_fs(path));
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [p, st] : files_) st.synced = st.size;
+  return ok_status();
+}
+
 Status FaultEnv::simulate_power_loss() {
   std::lock_guard<std::mutex> lock(mu_);
   // Roll back directory operations, newest first.

@@ -67,6 +67,8 @@ class FaultEnv final : public Env {
     return base_->list_dir(path);
   }
   Status sync_dir(const std::string& path) override;
+  // Makes every tracked file's data durable (not directory entries).
+  Status sync_fs(const std::string& path) override;
   Result<std::unique_ptr<FileLock>> lock_file(const std::string& path, bool exclusive, bool wait) override {
     return base_->lock_file(path, exclusive, wait);
   }

@@ -51,6 +51,7 @@ class GateEnv final : public Env {
   Status remove_file(const std::string& p) override { return base_->remove_file(p); }
   Status create_dir(const std::string& p) override { return base_->create_dir(p); }
   Result<std::vector<std::string>> list_dir(const std::string& p) override { return base_->list_dir(p); }
+  Status sync_fs(const std::string& p) override { return base_->sync_fs(p); }
   Status sync_dir(const std::string& p) override {
     std::unique_lock<std::mutex> l(mu_);
     waiting_++;

@@ -1,5 +1,6 @@
 #include "store/chunk_codec.h"
 
+#include <immintrin.h>
 #include <zstd.h>
 
 #include <cstring>
@@ -37,39 +38,85 @@ ZSTD_DCtx* thread_dctx() {
   return d.get();
 }
 
+// 4-byte elements (f32, the common case) with AVX2: 32 elements per step.
+// In each 128-bit lane pshufb transposes 4 elements x 4 bytes (the mask is
+// its own inverse), permutevar8x32 gathers 8 bytes of each byte plane, and
+// 64-bit unpacks + lane permutes assemble 32 bytes per plane.
+__attribute__((target("avx2"))) size_t shuffle4_avx2(const uint8_t* in, size_t count, uint8_t* out) {
+  const __m256i mask = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15, 0, 4, 8, 12, 1, 5, 9,
+                                        13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const __m256i gather = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  size_t i = 0;
+  for (; i + 32 <= count; i += 32) {
+    __m256i r[4];
+    for (int k = 0; k < 4; ++k) {
+      __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + 4 * i + 32 * k));
+      r[k] = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(x, mask), gather);
+    }
+    const __m256i a = _mm256_unpacklo_epi64(r[0], r[1]), b = _mm256_unpackhi_epi64(r[0], r[1]);
+    const __m256i c = _mm256_unpacklo_epi64(r[2], r[3]), d = _mm256_unpackhi_epi64(r[2], r[3]);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_permute2x128_si256(a, c, 0x20));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + count + i), _mm256_permute2x128_si256(b, d, 0x20));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * count + i), _mm256_permute2x128_si256(a, c, 0x31));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 3 * count + i), _mm256_permute2x128_si256(b, d, 0x31));
+  }
+  return i;
+}
+
+__attribute__((target("avx2"))) size_t unshuffle4_avx2(const uint8_t* in, size_t count, uint8_t* out) {
+  const __m256i mask = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15, 0, 4, 8, 12, 1, 5, 9,
+                                        13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const __m256i scatter = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  size_t i = 0;
+  for (; i + 32 <= count; i += 32) {
+    const __m256i p0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i));
+    const __m256i p1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + count + i));
+    const __m256i p2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + 2 * count + i));
+    const __m256i p3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + 3 * count + i));
+    const __m256i a = _mm256_permute2x128_si256(p0, p2, 0x20), c = _mm256_permute2x128_si256(p0, p2, 0x31);
+    const __m256i b = _mm256_permute2x128_si256(p1, p3, 0x20), d = _mm256_permute2x128_si256(p1, p3, 0x31);
+    const __m256i r[4] = {_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b), _mm256_unpacklo_epi64(c, d),
+                          _mm256_unpackhi_epi64(c, d)};
+    for (int k = 0; k < 4; ++k)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 4 * i + 32 * k),
+                          _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(r[k], scatter), mask));
+  }
+  return i;
+}
+
+bool have_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+
+}  // namespace
+
 // Byte plane k of element i goes to out[k * count + i]; a tail shorter than
 // one element is copied as is.
-void shuffle(const uint8_t* in, size_t n, size_t es, uint8_t* out) {
+void shuffle_bytes_scalar(const uint8_t* in, size_t n, size_t es, uint8_t* out) {
   const size_t count = n / es;
   for (size_t i = 0; i < count; ++i)
     for (size_t k = 0; k < es; ++k) out[k * count + i] = in[i * es + k];
   std::memcpy(out + count * es, in + count * es, n - count * es);
 }
-void unshuffle(const uint8_t* in, size_t n, size_t es, uint8_t* out) {
+
+void shuffle_bytes(const uint8_t* in, size_t n, size_t es, uint8_t* out) {
   const size_t count = n / es;
-  for (size_t i = 0; i < count; ++i)
-    for (size_t k = 0; k < es; ++k) out[i * es + k] = in[k * count + i];
+  size_t start = 0;
+  if (es == 4 && have_avx2()) start = shuffle4_avx2(in, count, out);
+  for (size_t i = start; i < count; ++i)
+    for (size_t k = 0; k < es; ++k) out[k * count + i] = in[i * es + k];
   std::memcpy(out + count * es, in + count * es, n - count * es);
 }
 
-// Specialized 4-byte shuffle (f32, the common case); the generic loop above is
-// several times slower for it.
-void shuffle4(const uint8_t* in, size_t n, uint8_t* out) {
-  const size_t count = n / 4;
-  uint8_t* o0 = out;
-  uint8_t* o1 = out + count;
-  uint8_t* o2 = out + 2 * count;
-  uint8_t* o3 = out + 3 * count;
-  for (size_t i = 0; i < count; ++i) {
-    o0[i] = in[4 * i];
-    o1[i] = in[4 * i + 1];
-    o2[i] = in[4 * i + 2];
-    o3[i] = in[4 * i + 3];
-  }
-  std::memcpy(out + count * 4, in + count * 4, n - count * 4);
+void unshuffle_bytes(const uint8_t* in, size_t n, size_t es, uint8_t* out) {
+  const size_t count = n / es;
+  size_t start = 0;
+  if (es == 4 && have_avx2()) start = unshuffle4_avx2(in, count, out);
+  for (size_t i = start; i < count; ++i)
+    for (size_t k = 0; k < es; ++k) out[i * es + k] = in[k * count + i];
+  std::memcpy(out + count * es, in + count * es, n - count * es);
 }
-
-}  // namespace
 
 std::string encode_chunk(const uint8_t* raw, size_t n, const EncodeOptions& opts, const uint8_t* base_raw,
                          const Hash256* base) {
@@ -85,12 +132,10 @@ std::string encode_chunk(const uint8_t* raw, size_t n, const EncodeOptions& opts
     flags |= kChunkXorDelta;
   }
   std::vector<uint8_t> shuffled;
-  if (es > 1 && n >= es) {
+  // Shuffling only helps a compressor.
+  if (es > 1 && n >= es && opts.zstd_level != 0) {
     shuffled.resize(n);
-    if (es == 4)
-      shuffle4(src, n, shuffled.data());
-    else
-      shuffle(src, n, es, shuffled.data());
+    shuffle_bytes(src, n, es, shuffled.data());
     src = shuffled.data();
     flags |= kChunkShuffle;
   }
@@ -162,7 +207,7 @@ Status decode_chunk(std::string_view file, const ChunkHeader& h, const uint8_t* 
   } else {
     std::memcpy(stage, payload, n);
   }
-  if (shuffled) unshuffle(stage, n, h.elem_size, out);
+  if (shuffled) unshuffle_bytes(stage, n, h.elem_size, out);
   if (h.flags & kChunkXorDelta) {
     if (base_raw == nullptr) return internal_error("chunk: delta chunk decoded without its base");
     for (size_t i = 0; i < n; ++i) out[i] ^= base_raw[i];

@@ -56,4 +56,10 @@ Result<ChunkHeader> parse_chunk_header(std::string_view file);
 // the hash; callers do.
 Status decode_chunk(std::string_view file, const ChunkHeader& h, const uint8_t* base_raw, uint8_t* out);
 
+// Byte shuffle by element size (AVX2 for 4-byte elements when the CPU has
+// it; same layout as the scalar reference). Exposed for tests.
+void shuffle_bytes(const uint8_t* in, size_t n, size_t elem_size, uint8_t* out);
+void unshuffle_bytes(const uint8_t* in, size_t n, size_t elem_size, uint8_t* out);
+void shuffle_bytes_scalar(const uint8_t* in, size_t n, size_t elem_size, uint8_t* out);
+
 }  // namespace tandem::store

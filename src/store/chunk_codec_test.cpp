@@ -42,6 +42,21 @@ TEST(ChunkCodec, RoundTripsEveryMode) {
       }
 }
 
+TEST(ChunkCodec, FastShuffleMatchesScalarReference) {
+  std::mt19937 rng(4);
+  for (size_t n : {0, 3, 4, 100, 128, 129, 131, 4096, 4099, 65536 + 7}) {
+    std::vector<uint8_t> in(n), fast(n), ref(n), back(n);
+    for (auto& b : in) b = static_cast<uint8_t>(rng());
+    for (size_t es : {2, 4, 8}) {
+      shuffle_bytes(in.data(), n, es, fast.data());
+      shuffle_bytes_scalar(in.data(), n, es, ref.data());
+      EXPECT_EQ(fast, ref) << n << " " << es;
+      unshuffle_bytes(fast.data(), n, es, back.data());
+      EXPECT_EQ(back, in) << n << " " << es;
+    }
+  }
+}
+
 TEST(ChunkCodec, CompressesRedundantDataAndStoresNoiseRaw) {
   std::vector<uint8_t> zeros(65536, 0);
   std::string img = encode_chunk(zeros.data(), zeros.size(), EncodeOptions{1, 1});

@@ -36,6 +36,12 @@ std::optional<int64_t> parse_step_file_name(const std::string& name) {
   return v;
 }
 
+// Removing a file another process may remove first.
+Status remove_if_present(Env* env, const std::string& path) {
+  Status st = env->remove_file(path);
+  return st.code() == StatusCode::kNotFound ? ok_status() : st;
+}
+
 std::string random_id() {
   std::random_device rd;
   uint64_t x = (uint64_t{rd()} << 32) ^ rd();
@@ -69,6 +75,11 @@ struct Store::Task {
   bool primary = true;   // first task with this hash in the save; it writes the chunk
   size_t primary_index = 0;
   ChunkRef ref;
+  // Set by write_chunk when it wrote a new chunk file.
+  std::string tmp_path;
+  uint64_t file_bytes = 0;
+  bool use_base = false;
+  bool replace_damaged = false;
 };
 
 Store::Store(std::string dir, const StoreOptions& opts, Env* env)
@@ -173,7 +184,7 @@ Status Store::write_small_file(const std::string& tmp_name, const std::string& f
   return env_->rename(tmp, final_path);
 }
 
-Status Store::write_chunk(Task& t, const SaveItem& item, SaveStats& stats, std::mutex& stats_mu) {
+Status Store::write_chunk(Task& t, const SaveItem& item) {
   const std::string path = chunk_path(t.hash);
   t.ref.hash = t.hash;
   t.ref.bytes = t.len;
@@ -183,30 +194,51 @@ Status Store::write_chunk(Task& t, const SaveItem& item, SaveStats& stats, std::
       t.ref.deps = std::move(deps.value());
       return ok_status();
     }
-    // A damaged existing chunk: fall through and replace it with a good copy.
+    // A damaged existing chunk: write a good copy and replace it.
+    t.replace_damaged = true;
   }
-  const bool use_base = t.base != nullptr && env_->file_exists(chunk_path(t.base->hash));
+  t.use_base = t.base != nullptr && env_->file_exists(chunk_path(t.base->hash));
   EncodeOptions eo;
   eo.zstd_level = opts_.zstd_level;
   eo.elem_size = (item.kind == EntryKind::kTensor && opts_.shuffle) ? item.elem_size : 1;
-  const std::string image = encode_chunk(item.data + t.offset, t.len, eo, use_base ? t.base_raw : nullptr,
-                                         use_base ? &t.base->hash : nullptr);
-  bool existed = false;
-  const bool replace_damaged = env_->file_exists(path);
-  TANDEM_RETURN_IF_ERROR(write_small_file(writer_id_ + "." + t.hash.hex(), path, image, !replace_damaged, &existed));
-  if (existed) {
+  const std::string image = encode_chunk(item.data + t.offset, t.len, eo, t.use_base ? t.base_raw : nullptr,
+                                         t.use_base ? &t.base->hash : nullptr);
+  t.tmp_path = path_join(dir_, "tmp/" + writer_id_ + "." + t.hash.hex());
+  t.file_bytes = image.size();
+  {
+    std::lock_guard<std::mutex> lock(tmp_mu_);
+    my_tmp_.push_back(t.tmp_path);
+  }
+  TANDEM_ASSIGN_OR_RETURN(auto f, env_->new_writable_file(t.tmp_path));
+  TANDEM_RETURN_IF_ERROR(f->append(image.data(), image.size()));
+  if (opts_.sync_per_file)
+    TANDEM_RETURN_IF_ERROR(f->sync());
+  else
+    f->start_writeback();
+  return f->close();
+}
+
+Status Store::name_chunk(Task& t, SaveStats& stats) {
+  const std::string path = chunk_path(t.hash);
+  bool named = true;
+  if (t.replace_damaged) {
+    TANDEM_RETURN_IF_ERROR(env_->rename(t.tmp_path, path));
+  } else {
+    TANDEM_ASSIGN_OR_RETURN(named, env_->rename_no_replace(t.tmp_path, path));
+  }
+  if (!named) {
     // Another writer named it first; chunk files are immutable once named.
+    TANDEM_RETURN_IF_ERROR(env_->remove_file(t.tmp_path));
     TANDEM_ASSIGN_OR_RETURN(t.ref.deps, chunk_deps(t.hash));
     return ok_status();
   }
-  if (use_base) {
+  if (t.use_base) {
     t.ref.deps.push_back(t.base->hash);
     t.ref.deps.insert(t.ref.deps.end(), t.base->deps.begin(), t.base->deps.end());
   }
-  std::lock_guard<std::mutex> lock(stats_mu);
   stats.new_chunks++;
-  stats.chunk_file_bytes += image.size();
-  if (use_base) stats.delta_chunks++;
+  stats.chunk_file_bytes += t.file_bytes;
+  if (t.use_base) stats.delta_chunks++;
   return ok_status();
 }
 
@@ -321,7 +353,7 @@ Result<SaveStats> Store::save(const SaveRequest& req) {
   pool_.parallel_for(tasks.size(), 1, [&](size_t b, size_t e) {
     for (size_t i = b; i < e; ++i) {
       if (!tasks[i].primary || failed.load()) continue;
-      Status s = write_chunk(tasks[i], req.items[tasks[i].item], stats, stats_mu);
+      Status s = write_chunk(tasks[i], req.items[tasks[i].item]);
       if (!s.ok()) {
         std::lock_guard<std::mutex> lock(stats_mu);
         if (first_error.ok()) first_error = s;
@@ -333,9 +365,17 @@ Result<SaveStats> Store::save(const SaveRequest& req) {
     cleanup_tmp();
     return first_error.with_context("save step " + std::to_string(req.step));
   }
+  // Chunk data durable, then named, then the names durable.
+  bool any_new = false;
+  for (const auto& t : tasks) any_new = any_new || !t.tmp_path.empty();
+  if (any_new && !opts_.sync_per_file) st = env_->sync_fs(dir_);
+  for (auto& t : tasks) {
+    if (!st.ok()) break;
+    if (!t.tmp_path.empty()) st = name_chunk(t, stats);
+  }
   for (auto& t : tasks)
     if (!t.primary) t.ref = tasks[t.primary_index].ref;
-  st = env_->sync_dir(path_join(dir_, "chunks"));
+  if (st.ok()) st = env_->sync_dir(path_join(dir_, "chunks"));
   if (!st.ok()) {
     cleanup_tmp();
     return st.with_context("save step " + std::to_string(req.step));
@@ -618,14 +658,15 @@ Result<GcReport> Store::gc() {
     TANDEM_ASSIGN_OR_RETURN(auto probe, env_->lock_file(lock_path, true, false));
     const std::string refs_path = path_join(dir_, "inflight/" + id + ".refs");
     if (probe) {  // its owner is gone
-      if (env_->file_exists(refs_path)) TANDEM_RETURN_IF_ERROR(env_->remove_file(refs_path));
-      TANDEM_RETURN_IF_ERROR(env_->remove_file(lock_path));
+      TANDEM_RETURN_IF_ERROR(remove_if_present(env_, refs_path));
+      TANDEM_RETURN_IF_ERROR(remove_if_present(env_, lock_path));
       report.stale_writers++;
       continue;
     }
     live_writers.insert(id);
-    if (!env_->file_exists(refs_path)) continue;
-    TANDEM_ASSIGN_OR_RETURN(std::string text, env_->read_file(refs_path));
+    auto refs_text = env_->read_file(refs_path);
+    if (refs_text.status().code() == StatusCode::kNotFound) continue;  // none yet, or its owner just closed
+    TANDEM_ASSIGN_OR_RETURN(std::string text, std::move(refs_text));
     for (size_t p = 0; p + 64 <= text.size(); p += 65)
       if (auto h = Hash256::from_hex(std::string_view(text).substr(p, 64))) in_flight.insert(*h);
   }
@@ -640,17 +681,26 @@ Result<GcReport> Store::gc() {
     const std::string path = chunk_path(h);
     auto size = env_->file_size(path);
     if (!size.ok()) continue;
-    TANDEM_RETURN_IF_ERROR(env_->remove_file(path));
+    TANDEM_RETURN_IF_ERROR(remove_if_present(env_, path));
     report.chunks_removed++;
     report.bytes_freed += *size;
   }
   if (report.chunks_removed > 0) TANDEM_RETURN_IF_ERROR(env_->sync_dir(path_join(dir_, "chunks")));
   // Temporary files of writers that are gone.
   TANDEM_ASSIGN_OR_RETURN(auto tmps, env_->list_dir(path_join(dir_, "tmp")));
+  std::map<std::string, bool> owner_dead;
   for (const auto& n : tmps) {
     const std::string owner = n.substr(0, n.find('.'));
     if (live_writers.count(owner)) continue;
-    TANDEM_RETURN_IF_ERROR(env_->remove_file(path_join(dir_, "tmp/" + n)));
+    if (!owner_dead.count(owner)) {
+      // A writer that started after the probe above holds its lock already.
+      const std::string lock_path = path_join(dir_, "inflight/" + owner + ".lock");
+      TANDEM_ASSIGN_OR_RETURN(auto probe, env_->lock_file(lock_path, true, false));
+      owner_dead[owner] = probe != nullptr;
+      if (probe) TANDEM_RETURN_IF_ERROR(remove_if_present(env_, lock_path));
+    }
+    if (!owner_dead[owner]) continue;
+    TANDEM_RETURN_IF_ERROR(remove_if_present(env_, path_join(dir_, "tmp/" + n)));
     report.tmp_removed++;
   }
   return report;

@@ -44,6 +44,10 @@ struct StoreOptions {
   bool delta = false;              // XOR-delta tensors against their last keyframe version
   int keyframe_interval = 8;       // with delta: every this many saves of a tensor are full
   int threads = 2;                 // hash/compress/write/read workers (counts the caller)
+  // false: new chunks are written, then made durable by one syncfs() of the
+  // store's file system, then named. true: each chunk file is fsynced alone
+  // (slower; for file systems shared with heavy unrelated writers).
+  bool sync_per_file = false;
 };
 
 struct SaveItem {
@@ -163,7 +167,10 @@ class Store {
   Result<std::vector<Hash256>> chunk_deps(const Hash256& h);
   // Reads, decodes and verifies one chunk (recursing into delta bases).
   Status read_chunk(const Hash256& h, uint64_t bytes, uint8_t* out, int depth);
-  Status write_chunk(Task& t, const SaveItem& item, SaveStats& stats, std::mutex& stats_mu);
+  // Encodes and writes chunk t to a temporary file unless the store has it.
+  Status write_chunk(Task& t, const SaveItem& item);
+  // Names a written chunk (after its data is durable).
+  Status name_chunk(Task& t, SaveStats& stats);
   Status write_small_file(const std::string& tmp_name, const std::string& final_path, const std::string& data,
                           bool no_replace, bool* existed);
   Status move_latest(int64_t step);

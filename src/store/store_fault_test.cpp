@@ -52,7 +52,10 @@ class FaultTest : public ::testing::TestWithParam<std::tuple<bool, FaultKind>> {
 TEST_P(FaultTest, EveryPointOfASave) {
   const bool delta = std::get<0>(GetParam());
   const FaultKind kind = std::get<1>(GetParam());
-  const StoreOptions opts = testing::small_options(delta, /*threads=*/1);  // deterministic order
+  StoreOptions opts = testing::small_options(delta, /*threads=*/1);  // deterministic order
+  // Both durability modes: full chunks with one syncfs per save, delta
+  // chunks with an fsync per chunk file.
+  opts.sync_per_file = delta;
   TempDir tmp;
   const std::string base = tmp.sub("base");
   States st;
