@@ -11,8 +11,9 @@
 //     tmp/<id>.*            files being written by instance <id>
 //
 // A save is committed when its manifest is named; it is made durable in this
-// order: chunks written, fsynced and renamed, chunks/ fsynced -> manifest
-// written as tmp, fsynced, renamed, manifests/ fsynced -> LATEST likewise.
+// order: chunks written to tmp files, made durable (one syncfs, or an fsync
+// each with sync_per_file), then named, chunks/ fsynced -> manifest written as
+// tmp, fsynced, renamed, manifests/ fsynced -> LATEST likewise (if higher).
 // Garbage collection never deletes a chunk that a committed manifest or a
 // live instance's in-flight save needs (docs/store.md has the argument).
 //
