@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <cstdio>
 #include <random>
 
 #include "base/fault_env.h"
@@ -81,6 +82,8 @@ TEST_P(FaultTest, EveryPointOfASave) {
     n_points = env.points();
   }
   ASSERT_GE(n_points, 30);
+  std::printf("[ points   ] the save has %lld write/fsync/rename points; each one fails in turn\n",
+              static_cast<long long>(n_points));
   const bool crashes = kind == FaultKind::kCrash || kind == FaultKind::kTornWrite;
   int committed_anyway = 0;
   for (int64_t point = 0; point < n_points; ++point) {
