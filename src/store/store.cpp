@@ -285,7 +285,7 @@ Result<SaveStats> Store::save(const SaveRequest& req) {
     my_tmp_.clear();
   }
 
-  // 1. Cut into chunks and hash them.
+  // 1. Cut into chunks.
   std::vector<Task> tasks;
   std::vector<size_t> first_task(req.items.size());
   for (size_t i = 0; i < req.items.size(); ++i) {
@@ -300,15 +300,10 @@ Result<SaveStats> Store::save(const SaveRequest& req) {
       tasks.push_back(t);
     }
   }
-  pool_.parallel_for(tasks.size(), 1, [&](size_t b, size_t e) {
-    for (size_t i = b; i < e; ++i) {
-      const auto& it = req.items[tasks[i].item];
-      tasks[i].hash = sha256(it.data + tasks[i].offset, tasks[i].len);
-    }
-  });
 
-  // 2. Plan deltas against each tensor's keyframe.
+  // 2. Which tensors are stored as XOR deltas against their keyframe.
   std::vector<bool> delta_item(req.items.size(), false);
+  std::vector<const History*> item_history(req.items.size(), nullptr);
   for (size_t i = 0; i < req.items.size(); ++i) {
     const auto& it = req.items[i];
     if (!opts_.delta || it.kind != EntryKind::kTensor) continue;
@@ -319,51 +314,70 @@ Result<SaveStats> Store::save(const SaveRequest& req) {
         hist.since_key + 1 >= opts_.keyframe_interval)
       continue;
     delta_item[i] = true;
-    for (size_t k = first_task[i]; k < tasks.size() && tasks[k].item == i; ++k) {
-      const ChunkRef& base = hist.key_chunks[tasks[k].chunk_index];
-      if (base.hash == tasks[k].hash || base.deps.size() + 1 >= 4) continue;
-      tasks[k].base = &base;
-      tasks[k].base_raw = hist.key_raw.data() + tasks[k].offset;
-    }
+    item_history[i] = &hist;
   }
 
-  // 3. Register what this save may reference, so a concurrent gc keeps it.
-  std::unordered_map<Hash256, size_t, Hash256Hasher> first_with_hash;
-  std::vector<Hash256> refs;
-  for (size_t i = 0; i < tasks.size(); ++i) {
-    auto [pos, inserted] = first_with_hash.emplace(tasks[i].hash, i);
-    tasks[i].primary = inserted;
-    tasks[i].primary_index = pos->second;
-    if (!inserted) continue;
-    refs.push_back(tasks[i].hash);
-    if (tasks[i].base) {
-      refs.push_back(tasks[i].base->hash);
-      refs.insert(refs.end(), tasks[i].base->deps.begin(), tasks[i].base->deps.end());
-    }
-  }
-  Status st = write_refs(refs);
-  if (!st.ok()) return st.with_context("save step " + std::to_string(req.step));
-
-  // 4. Write the chunks the store does not have.
+  // 3-4. In batches of about 64 MiB, so the disk is busy while later chunks
+  // are hashed: hash the batch, pick delta bases, register every hash the
+  // save may reference so far (a concurrent gc keeps them; registration
+  // always precedes the existence checks), then write the chunks the store
+  // does not have.
   SaveStats stats;
   stats.step = req.step;
   std::mutex stats_mu;
   Status first_error;
   std::atomic<bool> failed{false};
-  pool_.parallel_for(tasks.size(), 1, [&](size_t b, size_t e) {
-    for (size_t i = b; i < e; ++i) {
-      if (!tasks[i].primary || failed.load()) continue;
-      Status s = write_chunk(tasks[i], req.items[tasks[i].item]);
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(stats_mu);
-        if (first_error.ok()) first_error = s;
-        failed = true;
+  std::unordered_map<Hash256, size_t, Hash256Hasher> first_with_hash;
+  std::vector<Hash256> refs;
+  const size_t batch = std::max<size_t>(1, opts_.batch_bytes / opts_.chunk_bytes);
+  Status st;
+  for (size_t b0 = 0; b0 < tasks.size(); b0 += batch) {
+    const size_t b1 = std::min(tasks.size(), b0 + batch);
+    pool_.parallel_for(b1 - b0, 1, [&](size_t b, size_t e) {
+      for (size_t i = b0 + b; i < b0 + e; ++i) {
+        const auto& it = req.items[tasks[i].item];
+        tasks[i].hash = sha256(it.data + tasks[i].offset, tasks[i].len);
+      }
+    });
+    for (size_t i = b0; i < b1; ++i) {
+      Task& t = tasks[i];
+      if (const History* hist = item_history[t.item]) {
+        const ChunkRef& base = hist->key_chunks[t.chunk_index];
+        if (base.hash != t.hash && base.deps.size() + 1 < 4) {
+          t.base = &base;
+          t.base_raw = hist->key_raw.data() + t.offset;
+        }
+      }
+      auto [pos, inserted] = first_with_hash.emplace(t.hash, i);
+      t.primary = inserted;
+      t.primary_index = pos->second;
+      if (!inserted) continue;
+      refs.push_back(t.hash);
+      if (t.base) {
+        refs.push_back(t.base->hash);
+        refs.insert(refs.end(), t.base->deps.begin(), t.base->deps.end());
       }
     }
-  });
-  if (failed) {
-    cleanup_tmp();
-    return first_error.with_context("save step " + std::to_string(req.step));
+    st = write_refs(refs);
+    if (!st.ok()) {
+      cleanup_tmp();
+      return st.with_context("save step " + std::to_string(req.step));
+    }
+    pool_.parallel_for(b1 - b0, 1, [&](size_t b, size_t e) {
+      for (size_t i = b0 + b; i < b0 + e; ++i) {
+        if (!tasks[i].primary || failed.load()) continue;
+        Status s = write_chunk(tasks[i], req.items[tasks[i].item]);
+        if (!s.ok()) {
+          std::lock_guard<std::mutex> lock(stats_mu);
+          if (first_error.ok()) first_error = s;
+          failed = true;
+        }
+      }
+    });
+    if (failed) {
+      cleanup_tmp();
+      return first_error.with_context("save step " + std::to_string(req.step));
+    }
   }
   // Chunk data durable, then named, then the names durable.
   bool any_new = false;

@@ -49,6 +49,9 @@ struct StoreOptions {
   // store's file system, then named. true: each chunk file is fsynced alone
   // (slower; for file systems shared with heavy unrelated writers).
   bool sync_per_file = false;
+  // A save hashes, registers and writes its chunks in batches of this many
+  // bytes, so writing starts before the whole state is hashed.
+  uint64_t batch_bytes = uint64_t{64} << 20;
 };
 
 struct SaveItem {

@@ -57,6 +57,7 @@ TEST_P(FaultTest, EveryPointOfASave) {
   // Both durability modes: full chunks with one syncfs per save, delta
   // chunks with an fsync per chunk file.
   opts.sync_per_file = delta;
+  opts.batch_bytes = 3 * opts.chunk_bytes;  // several hash/register/write batches per save
   TempDir tmp;
   const std::string base = tmp.sub("base");
   States st;
