@@ -97,7 +97,7 @@ void shuffle_bytes_scalar(const uint8_t* in, size_t n, size_t es, uint8_t* out) 
   const size_t count = n / es;
   for (size_t i = 0; i < count; ++i)
     for (size_t k = 0; k < es; ++k) out[k * count + i] = in[i * es + k];
-  std::memcpy(out + count * es, in + count * es, n - count * es);
+  if (n > count * es) std::memcpy(out + count * es, in + count * es, n - count * es);
 }
 
 void shuffle_bytes(const uint8_t* in, size_t n, size_t es, uint8_t* out) {
@@ -106,7 +106,7 @@ void shuffle_bytes(const uint8_t* in, size_t n, size_t es, uint8_t* out) {
   if (es == 4 && have_avx2()) start = shuffle4_avx2(in, count, out);
   for (size_t i = start; i < count; ++i)
     for (size_t k = 0; k < es; ++k) out[k * count + i] = in[i * es + k];
-  std::memcpy(out + count * es, in + count * es, n - count * es);
+  if (n > count * es) std::memcpy(out + count * es, in + count * es, n - count * es);
 }
 
 void unshuffle_bytes(const uint8_t* in, size_t n, size_t es, uint8_t* out) {
@@ -115,7 +115,7 @@ void unshuffle_bytes(const uint8_t* in, size_t n, size_t es, uint8_t* out) {
   if (es == 4 && have_avx2()) start = unshuffle4_avx2(in, count, out);
   for (size_t i = start; i < count; ++i)
     for (size_t k = 0; k < es; ++k) out[i * es + k] = in[k * count + i];
-  std::memcpy(out + count * es, in + count * es, n - count * es);
+  if (n > count * es) std::memcpy(out + count * es, in + count * es, n - count * es);
 }
 
 std::string encode_chunk(const uint8_t* raw, size_t n, const EncodeOptions& opts, const uint8_t* base_raw,
