@@ -118,54 +118,64 @@ void unshuffle_bytes(const uint8_t* in, size_t n, size_t es, uint8_t* out) {
   if (n > count * es) std::memcpy(out + count * es, in + count * es, n - count * es);
 }
 
-std::string encode_chunk(const uint8_t* raw, size_t n, const EncodeOptions& opts, const uint8_t* base_raw,
-                         const Hash256* base) {
+EncodedChunk encode_chunk_into(const uint8_t* raw, size_t n, const EncodeOptions& opts, const uint8_t* base_raw,
+                               const Hash256* base) {
+  // Per-thread scratch, grown once and reused: no allocation or zero-fill
+  // per chunk.
+  thread_local std::vector<uint8_t> work, shuffled, packed;
+  auto grow = [](std::vector<uint8_t>& v, size_t size) {
+    if (v.size() < size) v.resize(size);
+  };
   uint8_t flags = 0;
   const bool delta = base_raw != nullptr && base != nullptr;
   const size_t es = opts.elem_size > 1 && opts.elem_size <= 16 ? static_cast<size_t>(opts.elem_size) : 1;
-  std::vector<uint8_t> work;
   const uint8_t* src = raw;
   if (delta) {
-    work.resize(n);
+    grow(work, n);
     for (size_t i = 0; i < n; ++i) work[i] = raw[i] ^ base_raw[i];
     src = work.data();
     flags |= kChunkXorDelta;
   }
-  std::vector<uint8_t> shuffled;
   // Shuffling only helps a compressor.
   if (es > 1 && n >= es && opts.zstd_level != 0) {
-    shuffled.resize(n);
+    grow(shuffled, n);
     shuffle_bytes(src, n, es, shuffled.data());
     src = shuffled.data();
     flags |= kChunkShuffle;
   }
-  std::string out;
-  size_t payload = n;
+  EncodedChunk out;
+  out.payload = src;
+  out.payload_bytes = n;
   if (opts.zstd_level != 0) {
     const size_t bound = ZSTD_compressBound(n);
-    out.resize(kChunkHeaderBytes + bound);
-    size_t c = ZSTD_compressCCtx(thread_cctx(), out.data() + kChunkHeaderBytes, bound, src, n, opts.zstd_level);
+    grow(packed, bound);
+    size_t c = ZSTD_compressCCtx(thread_cctx(), packed.data(), bound, src, n, opts.zstd_level);
     if (!ZSTD_isError(c) && c < n) {
-      payload = c;
+      out.payload = packed.data();
+      out.payload_bytes = c;
       flags |= kChunkZstd;
     }
   }
-  if (!(flags & kChunkZstd)) {
-    out.resize(kChunkHeaderBytes + n);
-    std::memcpy(out.data() + kChunkHeaderBytes, src, n);
-  }
-  out.resize(kChunkHeaderBytes + payload);
-  uint8_t* h = reinterpret_cast<uint8_t*>(out.data());
+  uint8_t* h = out.header.data();
   std::memcpy(h, kMagic, 4);
   h[4] = flags;
   h[5] = static_cast<uint8_t>((flags & kChunkShuffle) ? es : 1);
   h[6] = h[7] = 0;
   put_u64(h + 8, n);
-  put_u64(h + 16, payload);
+  put_u64(h + 16, out.payload_bytes);
   if (delta)
     std::memcpy(h + 24, base->bytes.data(), 32);
   else
     std::memset(h + 24, 0, 32);
+  return out;
+}
+
+std::string encode_chunk(const uint8_t* raw, size_t n, const EncodeOptions& opts, const uint8_t* base_raw,
+                         const Hash256* base) {
+  EncodedChunk e = encode_chunk_into(raw, n, opts, base_raw, base);
+  std::string out(kChunkHeaderBytes + e.payload_bytes, '\0');
+  std::memcpy(out.data(), e.header.data(), kChunkHeaderBytes);
+  if (e.payload_bytes > 0) std::memcpy(out.data() + kChunkHeaderBytes, e.payload, e.payload_bytes);
   return out;
 }
 

@@ -16,6 +16,7 @@
 // included.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -47,6 +48,17 @@ struct EncodeOptions {
 // not shrink the data. Thread-safe (per-thread zstd contexts).
 std::string encode_chunk(const uint8_t* raw, size_t n, const EncodeOptions& opts,
                          const uint8_t* base_raw = nullptr, const Hash256* base = nullptr);
+
+// The same without building the image: the header, and the payload either
+// in `raw` itself (no transform applied) or in a per-thread scratch buffer
+// that stays valid until this thread's next encode.
+struct EncodedChunk {
+  std::array<uint8_t, kChunkHeaderBytes> header{};
+  const uint8_t* payload = nullptr;
+  size_t payload_bytes = 0;
+};
+EncodedChunk encode_chunk_into(const uint8_t* raw, size_t n, const EncodeOptions& opts,
+                               const uint8_t* base_raw = nullptr, const Hash256* base = nullptr);
 
 // Parses and sanity-checks the fixed header (needs >= kChunkHeaderBytes).
 Result<ChunkHeader> parse_chunk_header(std::string_view file);

@@ -201,16 +201,17 @@ Status Store::write_chunk(Task& t, const SaveItem& item) {
   EncodeOptions eo;
   eo.zstd_level = opts_.zstd_level;
   eo.elem_size = (item.kind == EntryKind::kTensor && opts_.shuffle) ? item.elem_size : 1;
-  const std::string image = encode_chunk(item.data + t.offset, t.len, eo, t.use_base ? t.base_raw : nullptr,
-                                         t.use_base ? &t.base->hash : nullptr);
+  const EncodedChunk enc = encode_chunk_into(item.data + t.offset, t.len, eo, t.use_base ? t.base_raw : nullptr,
+                                             t.use_base ? &t.base->hash : nullptr);
   t.tmp_path = path_join(dir_, "tmp/" + writer_id_ + "." + t.hash.hex());
-  t.file_bytes = image.size();
+  t.file_bytes = kChunkHeaderBytes + enc.payload_bytes;
   {
     std::lock_guard<std::mutex> lock(tmp_mu_);
     my_tmp_.push_back(t.tmp_path);
   }
   TANDEM_ASSIGN_OR_RETURN(auto f, env_->new_writable_file(t.tmp_path));
-  TANDEM_RETURN_IF_ERROR(f->append(image.data(), image.size()));
+  TANDEM_RETURN_IF_ERROR(f->append(enc.header.data(), enc.header.size()));
+  if (enc.payload_bytes > 0) TANDEM_RETURN_IF_ERROR(f->append(enc.payload, enc.payload_bytes));
   if (opts_.sync_per_file)
     TANDEM_RETURN_IF_ERROR(f->sync());
   else
