@@ -12,6 +12,7 @@ DEB_PKGS=(
   python3-torch python3-numpy python3-sentencepiece sentencepiece
   libopenblas0-pthread
   bible-kjv-text
+  libzstd-dev libxxhash-dev libssl-dev pybind11-dev
 
 )
 

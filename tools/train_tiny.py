@@ -14,6 +14,13 @@ Steps (each can be run alone):
   (default)          data -> tokenizer -> train -> checkpoint -> export
   --export-only      export models/tiny-kjv/ from the saved checkpoint
 
+Checkpoints every step (tandem's store, python/tandem_ckpt.py; build the
+_tandem_store module first): --ckpt-dir DIR saves model, optimizer, RNG
+states and data position after every step, in the background; --resume
+continues from the latest committed step there, bitwise as if never stopped.
+--out-dir, --tokenizer and --loss-log let tests run without touching
+models/tiny-kjv/ or retraining the tokenizer.
+
 Tokenizer: SentencePiece BPE, vocab 4096, byte_fallback, unk=0 bos=1 eos=2,
 identity normalization, no whitespace collapsing, split_digits.
 Training stream: for every chapter, [BOS] + sp.encode(chapter text with "\n"
@@ -258,8 +265,8 @@ def train(args):
     os.makedirs(OUT_DIR, exist_ok=True)
     with open(os.path.join(OUT_DIR, "heldout.txt"), "w") as f:
         f.write("".join(held_ch))
-    tok_path = os.path.join(WORK_DIR, "tokenizer.model")
-    if not os.path.exists(tok_path) or args.retrain_tokenizer:
+    tok_path = args.tokenizer or os.path.join(WORK_DIR, "tokenizer.model")
+    if not args.tokenizer and (not os.path.exists(tok_path) or args.retrain_tokenizer):
         tok_path = train_tokenizer(train_ch)
     sp = spm.SentencePieceProcessor(model_file=tok_path)
     stream = encode_stream(sp, train_ch)
@@ -282,7 +289,7 @@ def train(args):
     total = args.anneal if anneal else args.steps
     stop = total if (anneal or not args.stop_at) else min(args.stop_at, total)
     logpath = os.path.join(OUT_DIR, "train_log.txt") if not args.probe else os.devnull
-    log = open(logpath, "a" if anneal else "w")
+    log = open(logpath, "a" if anneal or args.resume else "w")
     if anneal:
         log.write("anneal phase: %d steps from checkpoint step %d, fresh AdamW, lr %g cosine "
                   "-> %g (10 warmup steps), data seed 1235\n" %
@@ -293,6 +300,19 @@ def train(args):
     tstart = time.time()
     ema = None
     step = 0
+    ck = None
+    if args.ckpt_dir:
+        sys.path.insert(0, os.path.join(ROOT, "python"))
+        import tandem_ckpt
+        if args.resume and tandem_ckpt.latest_step(args.ckpt_dir) is not None:
+            st = tandem_ckpt.restore(args.ckpt_dir, model=model, optimizer=opt)
+            step = st["step"]
+            ema = st["extra"]["ema"]
+            rng.set_state(st["extra"]["data_rng"])
+            print("resumed from step %d" % step, flush=True)
+        ck = tandem_ckpt.TrainingCheckpointer(args.ckpt_dir, delta=args.ckpt_delta,
+                                              keep_last=args.ckpt_keep, gc_every=16)
+    lossf = open(args.loss_log, "a") if args.loss_log else None
     while step < stop:
         starts = rng.randint(0, len(stream) - T - 1, size=B)
         batch = np.stack([stream[s:s + T + 1] for s in starts])
@@ -313,6 +333,12 @@ def train(args):
         step += 1
         lv = loss.item()
         ema = lv if ema is None else 0.95 * ema + 0.05 * lv
+        if ck is not None:
+            ck.save(step, model=model, optimizer=opt,
+                    extra={"data_rng": rng.get_state(), "ema": ema})
+        if lossf is not None:
+            lossf.write("%d %s\n" % (step, lv.hex()))
+            lossf.flush()
         el = time.time() - tstart
         if step % 25 == 0 or step == stop or args.probe:
             msg = "step %d/%d loss %.4f ema %.4f lr %.2e elapsed %.0fs tok/s %.0f" % (
@@ -329,6 +355,10 @@ def train(args):
                         "tokenizer": tok_path, "loss_ema": ema,
                         "tokens_seen": tokens0 + step * B * T,
                         "train_seconds": secs0 + el, "params": nparam}, CKPT)
+    if ck is not None:
+        ck.flush()
+        print("checkpoints: %s" % ck.stats(), flush=True)
+        ck.close()
     msg = "done: steps %d tokens_seen %d wall %.0fs (total train wall %.0fs) final_loss_ema %.4f" % (
         step0 + stop, tokens0 + stop * B * T, time.time() - tstart, secs0 + time.time() - tstart, ema)
     print(msg, flush=True)
@@ -399,7 +429,23 @@ def main():
     ap.add_argument("--anneal", type=int, default=0,
                     help="continue from the checkpoint for N steps (fresh AdamW), then export")
     ap.add_argument("--anneal-lr", type=float, default=1e-3)
+    ap.add_argument("--ckpt-dir", default="",
+                    help="checkpoint every step into this tandem store (python/tandem_ckpt.py)")
+    ap.add_argument("--resume", action="store_true",
+                    help="with --ckpt-dir: continue from its latest committed step")
+    ap.add_argument("--ckpt-delta", action="store_true", help="XOR-delta codec for the checkpoints")
+    ap.add_argument("--ckpt-keep", type=int, default=2,
+                    help="with --ckpt-dir: keep the newest N steps (0: all)")
+    ap.add_argument("--out-dir", default="",
+                    help="write heldout/log/export here instead of models/tiny-kjv (and the .pt there)")
+    ap.add_argument("--tokenizer", default="",
+                    help="use this SentencePiece model instead of training one")
+    ap.add_argument("--loss-log", default="", help="append 'step loss.hex()' per step to this file")
     args = ap.parse_args()
+    if args.out_dir:
+        global OUT_DIR, CKPT
+        OUT_DIR = args.out_dir
+        CKPT = os.path.join(args.out_dir, "tiny-kjv-ckpt.pt")
     if args.export_only:
         export()
     else:

@@ -20,5 +20,7 @@ int run_plan(const std::vector<std::string>& args);
 int run_bench_profile(const std::vector<std::string>& args);
 // tandem bench serve (bench_serve_cmd.cpp): load generator against a server.
 int run_bench_serve(const std::vector<std::string>& args);
+// args[0] is the subcommand: save, restore, ls, verify, gc, du.
+int run_ckpt(const std::vector<std::string>& args);
 
 }  // namespace tandem::cli

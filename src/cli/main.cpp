@@ -22,6 +22,7 @@ void usage(FILE* out) {
                "             serve --url URL)\n"
                "  simulate   simulate a serving cluster on a trace (tandem simulate --trace F --model M --hardware H ...)\n"
                "  plan       find the cluster with the best goodput per dollar (tandem plan --trace F --model M --hardware LIST)\n"
+               "  ckpt       checkpoint store (tandem ckpt save | restore | ls | verify | gc | du STORE)\n"
                "\n"
                "Run 'tandem <command> --help' for a command's options.\n");
 }
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
   if (cmd == "bench") return tandem::cli::run_bench(args);
   if (cmd == "simulate") return tandem::cli::run_simulate(args);
   if (cmd == "plan") return tandem::cli::run_plan(args);
+  if (cmd == "ckpt") return tandem::cli::run_ckpt(args);
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     usage(stdout);
     return 0;

@@ -1,0 +1,290 @@
+// store_bench: the checkpoint store's acceptance figures (issue 5).
+//
+//   store_bench hash                     SHA-256 vs XXH3-128, single thread, GB/s
+//   store_bench disk    --dir D [--mib N]  sequential write+fsync bandwidth of D's disk
+//   store_bench block   --dir D [--sizes-mib 10,100,1000] [--reps R]
+//                                        time save() blocks the caller vs a memcpy
+//   store_bench persist --dir D [--mib N] [--zstd L] [--threads T]
+//                                        new-data throughput vs the disk's bandwidth
+//   store_bench dedup   --dir D [--mib N]  bytes written when 90% of chunks are unchanged
+//   store_bench all     --dir D          everything, in that order
+//
+// D must be on the disk under test; the benchmark makes and removes
+// subdirectories there. Figures are medians (block) or single timed runs;
+// the machine may be shared, so run it when it is quiet or read with care.
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "base/env.h"
+#include "base/hash.h"
+#include "store/checkpointer.h"
+#include "store/chunk_codec.h"
+#include "store/store.h"
+
+using namespace tandem;
+using namespace tandem::store;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+struct Opts {
+  std::string cmd;
+  std::string dir = "/tmp/tandem-store-bench";
+  int64_t mib = 1024;
+  std::vector<int64_t> sizes_mib = {10, 100, 1000};
+  int reps = 5;
+  int zstd = 1;
+  int threads = 2;
+  int64_t chunk_kib = 1024;
+};
+
+// Normal floats like weights (incompressible mantissas, compressible exponents).
+void fill_weights(uint8_t* p, size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.f, 0.02f);
+  for (size_t i = 0; i + 4 <= n; i += 4) {
+    float v = d(rng);
+    std::memcpy(p + i, &v, 4);
+  }
+}
+
+// A state of `bytes` as 16 tensors.
+SaveRequest make_request(int64_t step, const std::vector<uint8_t>& buf) {
+  SaveRequest r;
+  r.step = step;
+  const size_t n = 16, per = (buf.size() / n) & ~size_t(3);
+  for (size_t i = 0; i < n; ++i) {
+    SaveItem it;
+    it.name = "layer." + std::to_string(i) + ".weight";
+    it.kind = EntryKind::kTensor;
+    it.dtype = "f32";
+    it.elem_size = 4;
+    it.data = buf.data() + i * per;
+    it.bytes = (i + 1 == n) ? buf.size() - i * per : per;
+    it.shape = {static_cast<int64_t>(it.bytes / 4)};
+    r.items.push_back(it);
+  }
+  return r;
+}
+
+double disk_bandwidth(const std::string& dir, int64_t mib) {
+  fs::create_directories(dir);
+  const std::string path = dir + "/disk-bench.bin";
+  std::vector<uint8_t> block(1 << 20);
+  std::mt19937 rng(1);
+  for (auto& b : block) b = static_cast<uint8_t>(rng());
+  auto f = Env::posix()->new_writable_file(path);
+  TANDEM_CHECK(f.ok(), f.status().to_string());
+  auto t0 = Clock::now();
+  for (int64_t i = 0; i < mib; ++i) {
+    block[0] = static_cast<uint8_t>(i);
+    TANDEM_CHECK((*f)->append(block.data(), block.size()).ok(), "write");
+  }
+  TANDEM_CHECK((*f)->sync().ok(), "fsync");
+  double s = secs(t0, Clock::now());
+  (void)(*f)->close();
+  fs::remove(path);
+  double mbs = static_cast<double>(mib) * 1048576.0 / s / 1e6;
+  std::printf("disk: %lld MiB written + fsync in %.2f s: %.0f MB/s\n", static_cast<long long>(mib), s, mbs);
+  return mbs;
+}
+
+void bench_hash() {
+  std::vector<uint8_t> buf(1 << 20);
+  fill_weights(buf.data(), buf.size(), 1);
+  const int n = 512;
+  volatile uint64_t sink = 0;
+  auto t0 = Clock::now();
+  for (int i = 0; i < n; ++i) sink = sink + sha256(buf.data(), buf.size()).bytes[0];
+  double s_sha = secs(t0, Clock::now());
+  t0 = Clock::now();
+  for (int i = 0; i < n; ++i) sink = sink + XXH3_128bits(buf.data(), buf.size()).low64;
+  double s_xxh = secs(t0, Clock::now());
+  t0 = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    std::vector<uint8_t> copy(buf);
+    sink = sink + copy[5];
+  }
+  double s_cpy = secs(t0, Clock::now());
+  const double gb = n * double(buf.size()) / 1e9;
+  std::printf("hash (1 MiB buffers, one thread): sha256 %.2f GB/s, xxh3-128 %.2f GB/s, alloc+memcpy %.2f GB/s\n",
+              gb / s_sha, gb / s_xxh, gb / s_cpy);
+  for (int level : {0, -5, -1, 1, 3})
+    for (int es : {1, 4}) {
+      size_t out = 0;
+      t0 = Clock::now();
+      for (int i = 0; i < n / 4; ++i) out += encode_chunk(buf.data(), buf.size(), EncodeOptions{level, es}).size();
+      double s = secs(t0, Clock::now());
+      std::printf("encode_chunk (one thread): zstd %d, shuffle %d: %.2f GB/s, ratio %.3f\n", level, es,
+                  gb / 4 / s, gb / 4 * 1e9 / double(out));
+    }
+}
+
+void bench_block(const Opts& o) {
+  std::printf("block: time save() keeps the caller vs memcpy into a warm buffer (median and min of %d)\n", o.reps);
+  std::printf("%10s %12s %12s %8s %14s %14s %10s\n", "state_MB", "memcpy_ms", "save_ms", "ratio", "min_memcpy_ms",
+              "min_save_ms", "min_ratio");
+  for (int64_t mib : o.sizes_mib) {
+    const size_t bytes = static_cast<size_t>(mib) * 1000 * 1000;
+    std::vector<uint8_t> state(bytes), dst(bytes);
+    fill_weights(state.data(), bytes, 7);
+    std::memset(dst.data(), 1, bytes);
+    std::vector<double> t_copy, t_save;
+    const std::string dir = o.dir + "/block-" + std::to_string(mib);
+    fs::remove_all(dir);
+    StoreOptions so;
+    so.threads = o.threads;
+    CheckpointerOptions co;
+    double first = 0;
+    {
+      Checkpointer ck(Store::open(dir, so).value(), co);
+      // Interleaved, so both see the same machine: memcpy, then save, then
+      // (untimed) wait for the background persist.
+      for (int r = 0; r <= o.reps; ++r) {
+        auto t0 = Clock::now();
+        std::memcpy(dst.data(), state.data(), bytes);
+        const double c = secs(t0, Clock::now());
+        state[r * 4096 % bytes] ^= 1;  // a little new data per save
+        SaveRequest req = make_request(r, state);
+        t0 = Clock::now();
+        Status st = ck.save(req);
+        const double s = secs(t0, Clock::now());
+        TANDEM_CHECK(st.ok(), st.to_string());
+        if (r == 0) {
+          first = s;  // staging buffer allocated and faulted in
+        } else {
+          t_copy.push_back(c);
+          t_save.push_back(s);
+        }
+        TANDEM_CHECK(ck.flush().ok(), "flush");
+      }
+    }
+    fs::remove_all(dir);
+    std::sort(t_copy.begin(), t_copy.end());
+    std::sort(t_save.begin(), t_save.end());
+    const double c = t_copy[t_copy.size() / 2], s = t_save[t_save.size() / 2];
+    std::printf("%10lld %12.2f %12.2f %8.2f %14.2f %14.2f %10.2f   (first save %.1f ms)\n",
+                static_cast<long long>(mib), c * 1e3, s * 1e3, s / c, t_copy[0] * 1e3, t_save[0] * 1e3,
+                t_save[0] / t_copy[0], first * 1e3);
+  }
+}
+
+void bench_persist(const Opts& o, double first_disk_mbs) {
+  const size_t bytes = static_cast<size_t>(o.mib) * 1048576;
+  std::vector<uint8_t> state(bytes);
+  fill_weights(state.data(), bytes, 11);
+  // The disk is shared and its speed moves: measure it around each run and
+  // compare with the median of the measurements next to it.
+  std::vector<double> disk = {first_disk_mbs};
+  for (int zstd : {o.zstd, 0}) {
+    const std::string dir = o.dir + "/persist";
+    fs::remove_all(dir);
+    StoreOptions so;
+    so.threads = o.threads;
+    so.zstd_level = zstd;
+    so.chunk_bytes = static_cast<uint64_t>(o.chunk_kib) * 1024;
+    auto store = Store::open(dir, so).value();
+    // Drop the page cache's memory of the previous run's files first.
+    auto t0 = Clock::now();
+    auto r = store->save(make_request(1, state));
+    double s = secs(t0, Clock::now());
+    TANDEM_CHECK(r.ok(), r.status().to_string());
+    store.reset();
+    fs::remove_all(dir);
+    disk.push_back(disk_bandwidth(o.dir, o.mib));
+    std::vector<double> around(disk.end() - 2, disk.end());
+    const double disk_mbs = (around[0] + around[1]) / 2;
+    const double raw_mbs = bytes / s / 1e6, phys_mbs = (r->chunk_file_bytes + r->manifest_bytes) / s / 1e6;
+    std::printf("persist: %lld KiB chunks, ", static_cast<long long>(o.chunk_kib));
+    std::printf("%.0f MB new data, zstd %d, %d threads: %.2f s = %.0f MB/s of state (%.0f MB/s written, "
+                "%.2fx compression); %.0f%% of the disk's %.0f MB/s (mean of the runs before and after)\n",
+                bytes / 1e6, zstd, o.threads, s, raw_mbs, phys_mbs,
+                double(bytes) / double(r->chunk_file_bytes), 100.0 * raw_mbs / disk_mbs, disk_mbs);
+  }
+}
+
+void bench_dedup(const Opts& o) {
+  const size_t bytes = static_cast<size_t>(o.mib) * 1048576;
+  std::vector<uint8_t> state(bytes);
+  fill_weights(state.data(), bytes, 13);
+  const std::string dir = o.dir + "/dedup";
+  fs::remove_all(dir);
+  auto store = Store::open(dir).value();  // 1 MiB chunks
+  auto r1 = store->save(make_request(1, state));
+  TANDEM_CHECK(r1.ok(), r1.status().to_string());
+  // Change 10% of the 1 MiB chunks: every 10th chunk, a few floats each.
+  const size_t chunk = 1 << 20;
+  size_t changed = 0;
+  const SaveRequest layout = make_request(2, state);
+  for (const auto& it : layout.items)
+    for (size_t off = 0; off < it.bytes; off += chunk, ++changed)
+      if (changed % 10 == 0) const_cast<uint8_t*>(it.data)[off + 100] ^= 0x5a;
+  size_t n_changed = (changed + 9) / 10;
+  auto r2 = store->save(make_request(2, state));
+  TANDEM_CHECK(r2.ok(), r2.status().to_string());
+  const double changed_bytes = double(n_changed) * chunk;
+  std::printf("dedup: %.0f MB state, %zu of %zu chunks changed (%.1f MB): step 2 wrote %.2f MB of chunks + %.3f MB "
+              "manifest = %.2fx the changed bytes (step 1 wrote %.1f MB)\n",
+              bytes / 1e6, n_changed, static_cast<size_t>(r2->chunks), changed_bytes / 1e6,
+              r2->chunk_file_bytes / 1e6, r2->manifest_bytes / 1e6,
+              (r2->chunk_file_bytes + r2->manifest_bytes) / changed_bytes, r1->chunk_file_bytes / 1e6);
+  store.reset();
+  fs::remove_all(dir);
+}
+
+std::vector<int64_t> parse_list(const std::string& s) {
+  std::vector<int64_t> out;
+  std::stringstream ss(s);
+  std::string tok;
+  while (std::getline(ss, tok, ',')) out.push_back(std::stoll(tok));
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Opts o;
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: store_bench hash|disk|block|persist|dedup|all [--dir D] [--mib N] "
+                         "[--sizes-mib a,b,c] [--reps R] [--zstd L] [--threads T]\n");
+    return 2;
+  }
+  o.cmd = argv[1];
+  for (int i = 2; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--dir") o.dir = v;
+    else if (k == "--mib") o.mib = std::stoll(v);
+    else if (k == "--sizes-mib") o.sizes_mib = parse_list(v);
+    else if (k == "--reps") o.reps = std::stoi(v);
+    else if (k == "--zstd") o.zstd = std::stoi(v);
+    else if (k == "--threads") o.threads = std::stoi(v);
+    else if (k == "--chunk-kib") o.chunk_kib = std::stoll(v);
+    else {
+      std::fprintf(stderr, "store_bench: unknown option %s\n", k.c_str());
+      return 2;
+    }
+  }
+  fs::create_directories(o.dir);
+  const bool all = o.cmd == "all";
+  if (all || o.cmd == "hash") bench_hash();
+  double disk = 0;
+  if (all || o.cmd == "disk" || o.cmd == "persist") disk = disk_bandwidth(o.dir, o.mib);
+  if (all || o.cmd == "block") bench_block(o);
+  if (all || o.cmd == "persist") bench_persist(o, disk);
+  if (all || o.cmd == "dedup") bench_dedup(o);
+  return 0;
+}

@@ -1,0 +1,194 @@
+// Store: a content-addressed checkpoint store in one directory.
+//
+//   STORE/
+//     STORE                 format marker ("tandem-store 1")
+//     LOCK                  flock: savers share it briefly, gc takes it exclusively
+//     LATEST                "<step>\n": the highest committed step (never moves back)
+//     chunks/<sha256 hex>   chunk files (chunk_codec.h), immutable once named
+//     manifests/<step>.mf   one per committed step (manifest.h)
+//     inflight/<id>.lock    held (flock) by a live Store instance
+//     inflight/<id>.refs    chunks that instance's current save may reference
+//     tmp/<id>.*            files being written by instance <id>
+//
+// A save is committed when its manifest is named; it is made durable in this
+// order: chunks written to tmp files, made durable (one syncfs, or an fsync
+// each with sync_per_file), then named, chunks/ fsynced -> manifest written as
+// tmp, fsynced, renamed, manifests/ fsynced -> LATEST likewise (if higher).
+// Garbage collection never deletes a chunk that a committed manifest or a
+// live instance's in-flight save needs (docs/store.md has the argument).
+//
+// Thread safety: save() from one thread at a time per Store; the read
+// methods, gc() and verify() may run concurrently with it and with other
+// Store instances (threads or processes) on the same directory.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/env.h"
+#include "base/hash.h"
+#include "base/status.h"
+#include "base/thread_pool.h"
+#include "store/manifest.h"
+
+namespace tandem::store {
+
+struct StoreOptions {
+  uint64_t chunk_bytes = 1 << 20;  // fixed-size chunks, aligned to each entry's start
+  int zstd_level = 1;              // 0: no compression
+  bool shuffle = true;             // byte-shuffle tensor chunks by element size before zstd
+  bool delta = false;              // XOR-delta tensors against their last keyframe version
+  int keyframe_interval = 8;       // with delta: every this many saves of a tensor are full
+  int threads = 2;                 // hash/compress/write/read workers (counts the caller)
+  // false: new chunks are written, then made durable by one syncfs() of the
+  // store's file system, then named. true: each chunk file is fsynced alone
+  // (slower; for file systems shared with heavy unrelated writers).
+  bool sync_per_file = false;
+  // A save hashes, registers and writes its chunks in batches of this many
+  // bytes, so writing starts before the whole state is hashed.
+  uint64_t batch_bytes = uint64_t{64} << 20;
+};
+
+struct SaveItem {
+  std::string name;  // unique within a save; '/' allowed
+  EntryKind kind = EntryKind::kBlob;
+  std::string dtype;
+  std::vector<int64_t> shape;
+  int elem_size = 1;  // tensors: bytes per element (shuffle and delta unit)
+  const uint8_t* data = nullptr;
+  uint64_t bytes = 0;
+};
+
+struct SaveRequest {
+  int64_t step = 0;
+  std::vector<SaveItem> items;  // data is read during save() only
+  std::vector<std::string> tags;
+  std::map<std::string, std::string> metadata;
+};
+
+struct SaveStats {
+  int64_t step = 0;
+  uint64_t logical_bytes = 0;
+  uint64_t chunks = 0;
+  uint64_t new_chunks = 0;         // chunk files this save created
+  uint64_t delta_chunks = 0;       // of which XOR-delta encoded
+  uint64_t chunk_file_bytes = 0;   // bytes of the chunk files it created
+  uint64_t manifest_bytes = 0;
+  double seconds = 0;
+};
+
+struct StepInfo {
+  int64_t step = 0;
+  int64_t time_us = 0;
+  uint64_t logical_bytes = 0;
+  uint64_t written_bytes = 0;
+  size_t entries = 0;
+  std::vector<std::string> tags;
+};
+
+struct RetentionPolicy {
+  int keep_last = 0;        // keep the newest N steps (0: keep all)
+  int keep_every = 0;       // also keep steps divisible by k (0: none)
+  bool keep_tagged = true;  // also keep steps with tags
+};
+
+struct VerifyReport {
+  int manifests = 0;
+  int chunks = 0;
+  std::vector<std::string> problems;
+  bool ok() const { return problems.empty(); }
+};
+
+struct GcReport {
+  int chunks_removed = 0;
+  uint64_t bytes_freed = 0;
+  int tmp_removed = 0;
+  int stale_writers = 0;
+};
+
+struct DuReport {
+  int steps = 0;
+  uint64_t logical_bytes = 0;     // sum over steps of entry bytes
+  uint64_t unique_bytes = 0;      // raw bytes of distinct chunks referenced
+  uint64_t chunk_file_bytes = 0;  // on disk, all chunk files
+  uint64_t manifest_bytes = 0;
+  uint64_t chunk_files = 0;
+  double dedup_ratio() const { return unique_bytes ? double(logical_bytes) / double(unique_bytes) : 0.0; }
+  double compression_ratio() const {
+    return chunk_file_bytes ? double(unique_bytes) / double(chunk_file_bytes) : 0.0;
+  }
+};
+
+class Store {
+ public:
+  // Opens (and with create, makes) a store directory. `env` must outlive it.
+  static Result<std::unique_ptr<Store>> open(const std::string& dir, const StoreOptions& opts = {},
+                                             Env* env = Env::posix(), bool create = true);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const std::string& dir() const { return dir_; }
+  const StoreOptions& options() const { return opts_; }
+
+  // Writes one step and commits it; durable when OK. On error nothing
+  // committed changes; partial files are cleaned by a later gc().
+  Result<SaveStats> save(const SaveRequest& req);
+
+  // Committed steps, ascending.
+  Result<std::vector<int64_t>> steps();
+  Result<std::vector<StepInfo>> list();
+  // The step LATEST names; NOT_FOUND for an empty store.
+  Result<int64_t> latest_step();
+  Result<Manifest> read_manifest(int64_t step);
+  // Reads one entry into out (e.bytes), verifying every chunk's hash.
+  Status read_entry(const Entry& e, uint8_t* out);
+  Result<std::string> read_entry(const Manifest& m, const std::string& name);
+
+  // Checks every manifest and every chunk they reference.
+  VerifyReport verify();
+  // Deletes manifests the policy does not keep (never the latest); returns
+  // the steps removed.
+  Result<std::vector<int64_t>> apply_retention(const RetentionPolicy& policy);
+  Result<GcReport> gc();
+  Result<DuReport> du();
+
+ private:
+  Store(std::string dir, const StoreOptions& opts, Env* env);
+  struct History;  // per-tensor keyframe, for delta
+  struct Task;
+
+  std::string chunk_path(const Hash256& h) const;
+  std::string manifest_path(int64_t step) const;
+  Status ensure_writer();
+  Status write_refs(const std::vector<Hash256>& refs);
+  // Dependency chain of an existing chunk, read from chunk headers.
+  Result<std::vector<Hash256>> chunk_deps(const Hash256& h);
+  // Reads, decodes and verifies one chunk (recursing into delta bases).
+  Status read_chunk(const Hash256& h, uint64_t bytes, uint8_t* out, int depth);
+  // Encodes and writes chunk t to a temporary file unless the store has it.
+  Status write_chunk(Task& t, const SaveItem& item);
+  // Names a written chunk (after its data is durable).
+  Status name_chunk(Task& t, SaveStats& stats);
+  Status write_small_file(const std::string& tmp_name, const std::string& final_path, const std::string& data,
+                          bool no_replace, bool* existed);
+  Status move_latest(int64_t step);
+  void cleanup_tmp();
+
+  std::string dir_;
+  StoreOptions opts_;
+  Env* env_;
+  ThreadPool pool_;
+  std::string writer_id_;
+  std::unique_ptr<FileLock> writer_lock_;
+  std::unordered_map<std::string, std::unique_ptr<History>> history_;
+  std::vector<std::string> my_tmp_;  // tmp files of the save in progress
+  std::mutex tmp_mu_;
+};
+
+}  // namespace tandem::store
