@@ -12,19 +12,14 @@
 #include <cmath>
 #include <cstring>
 
+#include "tensor/avx2_util.h"
 #include "tensor/kernels.h"
 #include "tensor/kquant.h"
 
 namespace tandem::kernels {
 namespace {
 
-inline float hsum(__m256 v) {
-  // Fixed order: (lo + hi) then pairwise within 128 bits.
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+using avx2::hsum;
 
 inline float f16_scalar(uint16_t h) { return _cvtsh_ss(h); }
 

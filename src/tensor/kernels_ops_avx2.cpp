@@ -11,17 +11,13 @@
 #include <cmath>
 #include <cstring>
 
+#include "tensor/avx2_util.h"
 #include "tensor/kernels.h"
 
 namespace tandem::kernels {
 namespace {
 
-inline float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+using avx2::hsum;
 
 inline float hmax8(__m256 v) {
   __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -60,16 +56,8 @@ inline __m256 exp8(__m256 x) {
   return _mm256_blendv_ps(y, _mm256_setzero_ps(), small);
 }
 
-// Loads lanes [0, n) of p (n < 8), zeros elsewhere.
-inline __m256 load_partial(const float* p, int64_t n) {
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), idx));
-}
-
-inline void store_partial(float* p, __m256 v, int64_t n) {
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), idx), v);
-}
+inline __m256 load_partial(const float* p, int64_t n) { return avx2::load_first(p, n); }
+inline void store_partial(float* p, __m256 v, int64_t n) { avx2::store_first(p, v, n); }
 
 // Dot product with two 8-lane accumulators (16 values per step), fixed order.
 inline float dot(const float* a, const float* b, int64_t n) {
@@ -84,7 +72,7 @@ inline float dot(const float* a, const float* b, int64_t n) {
     i += 8;
   }
   if (i < n) s1 = _mm256_fmadd_ps(load_partial(a + i, n - i), load_partial(b + i, n - i), s1);
-  return hsum8(_mm256_add_ps(s0, s1));
+  return hsum(_mm256_add_ps(s0, s1));
 }
 
 }  // namespace
@@ -124,12 +112,11 @@ void softmax_avx2(float* x, int64_t n) {
   if (i < n) {
     const __m256 e = exp8(_mm256_sub_ps(load_partial(x + i, n - i), mv));
     // Lanes past n would be exp(0 - m): mask them out of the sum.
-    const __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(
-        _mm256_set1_epi32(static_cast<int>(n - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+    const __m256 keep = _mm256_castsi256_ps(avx2::lane_mask(n - i));
     sum = _mm256_add_ps(sum, _mm256_and_ps(e, keep));
     store_partial(x + i, e, n - i);
   }
-  const __m256 inv = _mm256_set1_ps(1.0f / hsum8(sum));
+  const __m256 inv = _mm256_set1_ps(1.0f / hsum(sum));
   for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
   if (i < n) store_partial(x + i, _mm256_mul_ps(load_partial(x + i, n - i), inv), n - i);
 }

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "tensor/avx2_util.h"
 #include "tensor/kernels.h"
 #include "tensor/packed.h"
 
@@ -35,23 +36,9 @@ inline __m256 load_col(const uint8_t* panel, int64_t kk) {
   }
 }
 
-// Mask for the first `rows` of 8 lanes.
-inline __m256i row_mask(int64_t rows) {
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(rows)), idx);
-}
-
-inline __m256 load_out(const float* p, int64_t rows) {
-  return rows >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, row_mask(rows));
-}
-
-inline void store_out(float* p, __m256 v, int64_t rows) {
-  if (rows >= 8) {
-    _mm256_storeu_ps(p, v);
-  } else {
-    _mm256_maskstore_ps(p, row_mask(rows), v);
-  }
-}
+// Outputs of a panel: all 8 lanes, or the first `rows` of the last panel.
+inline __m256 load_out(const float* p, int64_t rows) { return avx2::load_first(p, rows); }
+inline void store_out(float* p, __m256 v, int64_t rows) { avx2::store_first(p, v, rows); }
 
 // Where a tile's outputs go and which part of the chain it runs.
 struct Out {
