@@ -188,17 +188,28 @@ class PosixEnv final : public Env {
   }
 
   Result<std::unique_ptr<FileLock>> lock_file(const std::string& path, bool exclusive, bool wait) override {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return errno_status("open lock file", path, errno);
-    int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
-    while (::flock(fd, op) != 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
+    // Lock files may be unlinked by whoever holds them (gc removes a dead
+    // writer's lock). A lock taken on a file that was unlinked between our
+    // open and our flock guards nothing: check that the path still names the
+    // locked inode, else start again on the new file.
+    for (;;) {
+      int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      if (fd < 0) return errno_status("open lock file", path, errno);
+      int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
+      while (::flock(fd, op) != 0) {
+        if (errno == EINTR) continue;
+        int err = errno;
+        ::close(fd);
+        if (err == EWOULDBLOCK) return std::unique_ptr<FileLock>();
+        return errno_status("flock", path, err);
+      }
+      struct stat by_fd, by_path;
+      if (::fstat(fd, &by_fd) == 0 && ::stat(path.c_str(), &by_path) == 0 && by_fd.st_ino == by_path.st_ino &&
+          by_fd.st_dev == by_path.st_dev) {
+        return std::unique_ptr<FileLock>(new PosixFileLock(fd));
+      }
       ::close(fd);
-      if (err == EWOULDBLOCK) return std::unique_ptr<FileLock>();
-      return errno_status("flock", path, err);
     }
-    return std::unique_ptr<FileLock>(new PosixFileLock(fd));
   }
 
   int64_t now_micros() override {
