@@ -43,7 +43,7 @@ inline void wr16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 
 // Byte offsets inside the super-blocks.
 constexpr int kQ4kScales = 4, kQ4kQs = 16;                 // q4_K: d, dmin, scales[12], qs[128]
-constexpr int kQ5kScales = 4, kQ5kQh = 16, kQ5kQs = 48;    // q5_K: d, dmin, scales[12], qh[32], qs[128]
+constexpr int kQ5kQh = 16, kQ5kQs = 48;  // q5_K: d, dmin, scales[12] (as q4_K), qh[32], qs[128]
 constexpr int kQ6kQl = 0, kQ6kQh = 128, kQ6kSc = 192, kQ6kD = 208;  // q6_K
 
 }  // namespace
