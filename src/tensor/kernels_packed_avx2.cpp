@@ -49,9 +49,12 @@ struct Out {
 };
 
 // JP panels x IR activation rows, columns [k0, k1).
+// wp points at the first of the JP weight panels (pbytes apart), whose column
+// kw0 lines up with column k0 of x: kw0 = k0 for the stored panels, 0 for a
+// converted slice. p is the first panel's index, for the outputs.
 template <DType T, int JP, int IR>
-inline void float_tile(const uint8_t* w, size_t pbytes, int64_t p, const float* x, int64_t k, int64_t i,
-                       int64_t k0, int64_t k1, const Out& o) {
+inline void float_tile(const uint8_t* wp, size_t pbytes, int64_t p, const float* x, int64_t k, int64_t i,
+                       int64_t k0, int64_t k1, int64_t kw0, const Out& o) {
   __m256 acc[IR][JP];
   int64_t rows[JP];
   for (int q = 0; q < JP; ++q) rows[q] = std::min<int64_t>(8, o.m - (p + q) * 8);
@@ -59,12 +62,12 @@ inline void float_tile(const uint8_t* w, size_t pbytes, int64_t p, const float* 
     for (int q = 0; q < JP; ++q)
       acc[r][q] = o.first ? _mm256_setzero_ps() : load_out(o.y + (i + r) * o.m + (p + q) * 8, rows[q]);
   const uint8_t* pw[JP];
-  for (int q = 0; q < JP; ++q) pw[q] = w + static_cast<size_t>(p + q) * pbytes;
+  for (int q = 0; q < JP; ++q) pw[q] = wp + static_cast<size_t>(q) * pbytes;
   const float* xr[IR];
   for (int r = 0; r < IR; ++r) xr[r] = x + (i + r) * k;
   for (int64_t kk = k0; kk < k1; ++kk) {
     __m256 wv[JP];
-    for (int q = 0; q < JP; ++q) wv[q] = load_col<T>(pw[q], kk);
+    for (int q = 0; q < JP; ++q) wv[q] = load_col<T>(pw[q], kk - k0 + kw0);
     for (int r = 0; r < IR; ++r) {
       const __m256 xb = _mm256_broadcast_ss(xr[r] + kk);
       for (int q = 0; q < JP; ++q) acc[r][q] = _mm256_fmadd_ps(xb, wv[q], acc[r][q]);
@@ -81,17 +84,17 @@ inline void float_tile(const uint8_t* w, size_t pbytes, int64_t p, const float* 
 }
 
 template <DType T, int JP>
-inline void float_rows(const uint8_t* w, size_t pbytes, int64_t p, const float* x, int64_t k, int64_t i0,
-                       int64_t i1, int64_t k0, int64_t k1, const Out& o) {
+inline void float_rows(const uint8_t* wp, size_t pbytes, int64_t p, const float* x, int64_t k, int64_t i0,
+                       int64_t i1, int64_t k0, int64_t k1, int64_t kw0, const Out& o) {
   constexpr int kIr = JP == 1 ? 6 : 6;
   int64_t i = i0;
-  for (; i + kIr <= i1; i += kIr) float_tile<T, JP, kIr>(w, pbytes, p, x, k, i, k0, k1, o);
+  for (; i + kIr <= i1; i += kIr) float_tile<T, JP, kIr>(wp, pbytes, p, x, k, i, k0, k1, kw0, o);
   switch (i1 - i) {
-    case 5: float_tile<T, JP, 5>(w, pbytes, p, x, k, i, k0, k1, o); break;
-    case 4: float_tile<T, JP, 4>(w, pbytes, p, x, k, i, k0, k1, o); break;
-    case 3: float_tile<T, JP, 3>(w, pbytes, p, x, k, i, k0, k1, o); break;
-    case 2: float_tile<T, JP, 2>(w, pbytes, p, x, k, i, k0, k1, o); break;
-    case 1: float_tile<T, JP, 1>(w, pbytes, p, x, k, i, k0, k1, o); break;
+    case 5: float_tile<T, JP, 5>(wp, pbytes, p, x, k, i, k0, k1, kw0, o); break;
+    case 4: float_tile<T, JP, 4>(wp, pbytes, p, x, k, i, k0, k1, kw0, o); break;
+    case 3: float_tile<T, JP, 3>(wp, pbytes, p, x, k, i, k0, k1, kw0, o); break;
+    case 2: float_tile<T, JP, 2>(wp, pbytes, p, x, k, i, k0, k1, kw0, o); break;
+    case 1: float_tile<T, JP, 1>(wp, pbytes, p, x, k, i, k0, k1, kw0, o); break;
     default: break;
   }
 }
@@ -106,12 +109,12 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
     const Out o{y, m, bias, true, true};
     int64_t p = p0;
     for (; p + 4 <= p1; p += 4) {
-      if (n == 1) float_tile<T, 4, 1>(w, pbytes, p, x, k, 0, 0, k, o);
-      else float_tile<T, 4, 2>(w, pbytes, p, x, k, 0, 0, k, o);
+      if (n == 1) float_tile<T, 4, 1>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, k, 0, 0, k, 0, o);
+      else float_tile<T, 4, 2>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, k, 0, 0, k, 0, o);
     }
     for (; p < p1; ++p) {
-      if (n == 1) float_tile<T, 1, 1>(w, pbytes, p, x, k, 0, 0, k, o);
-      else float_tile<T, 1, 2>(w, pbytes, p, x, k, 0, 0, k, o);
+      if (n == 1) float_tile<T, 1, 1>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, k, 0, 0, k, 0, o);
+      else float_tile<T, 1, 2>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, k, 0, 0, k, 0, o);
     }
     return;
   }
@@ -124,8 +127,27 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
     for (int64_t i0 = 0; i0 < n; i0 += kNc) {
       const int64_t i1 = std::min(n, i0 + kNc);
       int64_t p = p0;
-      for (; p + 2 <= p1; p += 2) float_rows<T, 2>(w, pbytes, p, x, k, i0, i1, k0, k1, o);
-      if (p < p1) float_rows<T, 1>(w, pbytes, p, x, k, i0, i1, k0, k1, o);
+      if constexpr (T == DType::kF32) {
+        for (; p + 2 <= p1; p += 2)
+          float_rows<T, 2>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, k, i0, i1, k0, k1, k0, o);
+        if (p < p1) float_rows<T, 1>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, k, i0, i1, k0, k1, k0, o);
+      } else {
+        // Widen the panels' slice to f32 once for all kNc rows (exact), so
+        // the inner loop is loads and FMAs only: the per-tile conversion
+        // competed with the FMAs for the same ports.
+        alignas(32) float slice[2][kKc * 8];
+        constexpr size_t kSliceBytes = sizeof(slice[0]);
+        for (; p < p1; p += 2) {
+          const int jp = p + 2 <= p1 ? 2 : 1;
+          for (int q = 0; q < jp; ++q) {
+            const uint8_t* src = w + static_cast<size_t>(p + q) * pbytes;
+            for (int64_t kk = k0; kk < k1; ++kk) _mm256_store_ps(slice[q] + (kk - k0) * 8, load_col<T>(src, kk));
+          }
+          const auto* sw = reinterpret_cast<const uint8_t*>(slice[0]);
+          if (jp == 2) float_rows<DType::kF32, 2>(sw, kSliceBytes, p, x, k, i0, i1, k0, k1, 0, o);
+          else float_rows<DType::kF32, 1>(sw, kSliceBytes, p, x, k, i0, i1, k0, k1, 0, o);
+        }
+      }
     }
   }
 }
