@@ -223,6 +223,115 @@ inline void q8_tile(const uint8_t* panel, const BlockQ8A* const* xr, int64_t nb,
   }
 }
 
+// q4_K / q5_K: one panel x IR activation rows over all super-blocks. Per
+// output: acc = fma(d * sc[s] * d_x, isum, acc) and corr = fma(dmin * m[s],
+// d_x * sum(x_q), corr) in block order; the result is acc - corr.
+template <int IR, bool kQ5>
+inline void kq45_tile(const uint8_t* panel, const BlockQ8A* const* xr, const int32_t* const* xs, int64_t nsb,
+                      __m256 acc[IR]) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i one8 = _mm256_set1_epi8(1);
+  const __m256i ones = _mm256_set1_epi16(1);
+  constexpr size_t kG = kQ5 ? packed::kq::kQ5Bytes : packed::kq::kQ4Bytes;
+  __m256 corr[IR];
+  for (int r = 0; r < IR; ++r) corr[r] = _mm256_setzero_ps();
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* g = panel + static_cast<size_t>(sb) * kG;
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + 16)));
+    for (int t = 0; t < 4; ++t) {
+      const uint8_t* qs = g + packed::kq::kQs + 256 * t;
+      for (int c = 0; c < 8; ++c) _mm_prefetch(reinterpret_cast<const char*>(qs + kG + 32 * c), _MM_HINT_T0);
+      // Blocks 2t (low nibbles) and 2t + 1 (high), int16 pair sums per row.
+      // q5_K quants reach 31: 2 * 31 * 127 per pair, so widen every 4 chunks.
+      __m256i lo32[IR], hi32[IR];
+      for (int r = 0; r < IR; ++r) lo32[r] = hi32[r] = _mm256_setzero_si256();
+      for (int half = 0; half < 2; ++half) {
+        __m256i lo16[IR], hi16[IR];
+        for (int r = 0; r < IR; ++r) lo16[r] = hi16[r] = _mm256_setzero_si256();
+        for (int c = 4 * half; c < 4 * half + 4; ++c) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
+          __m256i lo = _mm256_and_si256(v, m4);
+          __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+          if constexpr (kQ5) {
+            const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + packed::kq::kQ5Qh + 32 * c));
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * t), one8), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * t + 1), one8), 4));
+          }
+          for (int r = 0; r < IR; ++r) {
+            const int64_t b = sb * 8 + 2 * t;
+            lo16[r] = _mm256_add_epi16(lo16[r], _mm256_maddubs_epi16(lo, bcast4(xr[r][b].qs + 4 * c)));
+            hi16[r] = _mm256_add_epi16(hi16[r], _mm256_maddubs_epi16(hi, bcast4(xr[r][b + 1].qs + 4 * c)));
+          }
+        }
+        for (int r = 0; r < IR; ++r) {
+          lo32[r] = _mm256_add_epi32(lo32[r], _mm256_madd_epi16(lo16[r], ones));
+          hi32[r] = _mm256_add_epi32(hi32[r], _mm256_madd_epi16(hi16[r], ones));
+        }
+      }
+      for (int h = 0; h < 2; ++h) {
+        const int s = 2 * t + h;
+        const __m128i scb = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(g + packed::kq::kSc + 8 * s));
+        const __m128i mb = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(g + packed::kq::kMin + 8 * s));
+        const __m256 scale = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(scb)));
+        const __m256 mins = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mb)));
+        for (int r = 0; r < IR; ++r) {
+          const BlockQ8A& xb = xr[r][sb * 8 + s];
+          const __m256i isum = h == 0 ? lo32[r] : hi32[r];
+          acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(scale, _mm256_set1_ps(xb.d)), _mm256_cvtepi32_ps(isum), acc[r]);
+          const float dxs = xb.d * static_cast<float>(xs[r][sb * 8 + s]);
+          corr[r] = _mm256_fmadd_ps(mins, _mm256_set1_ps(dxs), corr[r]);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < IR; ++r) acc[r] = _mm256_sub_ps(acc[r], corr[r]);
+}
+
+// q6_K: one panel x IR activation rows. Per output: acc = fma(d * sc[u] *
+// d_x, isum_u, acc) over the sub-blocks u of 16 in order.
+template <int IR>
+inline void kq6_tile(const uint8_t* panel, const BlockQ8A* const* xr, int64_t nsb, __m256 acc[IR]) {
+  namespace kq = packed::kq;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i m3 = _mm256_set1_epi8(3);
+  const __m256i c32 = _mm256_set1_epi8(32);
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* g = panel + static_cast<size_t>(sb) * kq::kQ6Bytes;
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+    for (int s = 0; s < 8; ++s) {
+      const int n = s / 4, r4 = s % 4;
+      const uint8_t* ql = g + kq::kQ6Ql + 256 * (2 * n + (r4 & 1));
+      const uint8_t* qh = g + kq::kQ6Qh + 256 * n;
+      for (int c = 0; c < 8; c += 2) _mm_prefetch(reinterpret_cast<const char*>(ql + kq::kQ6Bytes + 32 * c), _MM_HINT_T0);
+      const int64_t b = sb * 8 + s;
+      __m256i s16[2][IR];
+      for (int u = 0; u < 2; ++u)
+        for (int r = 0; r < IR; ++r) s16[u][r] = _mm256_setzero_si256();
+      for (int c = 0; c < 8; ++c) {
+        const __m256i lv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32 * c));
+        const __m256i hv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh + 32 * c));
+        const __m256i lo = r4 < 2 ? _mm256_and_si256(lv, m4) : _mm256_and_si256(_mm256_srli_epi16(lv, 4), m4);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(hv, 2 * r4), m3);
+        const __m256i q = _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), c32);
+        const __m256i qa = _mm256_sign_epi8(q, q);
+        // |q| <= 32, |x| <= 127: four chunks of pair sums fit in int16.
+        for (int r = 0; r < IR; ++r)
+          s16[c / 4][r] = _mm256_add_epi16(s16[c / 4][r],
+                                           _mm256_maddubs_epi16(qa, _mm256_sign_epi8(bcast4(xr[r][b].qs + 4 * c), q)));
+      }
+      for (int u = 0; u < 2; ++u) {
+        const __m128i scb = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(g + kq::kQ6Scales + 8 * (2 * s + u)));
+        const __m256 scale = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(scb)));
+        for (int r = 0; r < IR; ++r)
+          acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(scale, _mm256_set1_ps(xr[r][b].d)),
+                                   _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[u][r], ones)), acc[r]);
+      }
+    }
+  }
+}
+
 template <DType T, int IR>
 inline void q8a_tile_out(const uint8_t* w, size_t pbytes, int64_t p, const BlockQ8A* xq, const int32_t* xsum,
                          int64_t nb, int64_t i, const Out& o) {
@@ -237,8 +346,12 @@ inline void q8a_tile_out(const uint8_t* w, size_t pbytes, int64_t p, const Block
   const uint8_t* panel = w + static_cast<size_t>(p) * pbytes;
   if constexpr (T == DType::kQ4_0) {
     q4_tile<IR>(panel, xr, xs, nb, acc);
-  } else {
+  } else if constexpr (T == DType::kQ8_0) {
     q8_tile<IR>(panel, xr, nb, acc);
+  } else if constexpr (T == DType::kQ6_K) {
+    kq6_tile<IR>(panel, xr, nb / 8, acc);
+  } else {
+    kq45_tile<IR, T == DType::kQ5_K>(panel, xr, xs, nb / 8, acc);
   }
   const int64_t rows = std::min<int64_t>(8, o.m - p * 8);
   const __m256 b = o.bias != nullptr ? load_out(o.bias + p * 8, rows) : _mm256_setzero_ps();
@@ -284,8 +397,13 @@ void matmul_packed_avx2(DType t, const uint8_t* w, const float* x, int64_t n, in
 
 void matmul_packed_q8a_avx2(DType t, const uint8_t* w, const BlockQ8A* xq, const int32_t* xsum, int64_t n,
                             int64_t k, int64_t m, int64_t p0, int64_t p1, const float* bias, float* y) {
-  if (t == DType::kQ4_0) return matmul_packed_q8a_t<DType::kQ4_0>(w, xq, xsum, n, k, m, p0, p1, bias, y);
-  return matmul_packed_q8a_t<DType::kQ8_0>(w, xq, xsum, n, k, m, p0, p1, bias, y);
+  switch (t) {
+    case DType::kQ4_0: return matmul_packed_q8a_t<DType::kQ4_0>(w, xq, xsum, n, k, m, p0, p1, bias, y);
+    case DType::kQ4_K: return matmul_packed_q8a_t<DType::kQ4_K>(w, xq, xsum, n, k, m, p0, p1, bias, y);
+    case DType::kQ5_K: return matmul_packed_q8a_t<DType::kQ5_K>(w, xq, xsum, n, k, m, p0, p1, bias, y);
+    case DType::kQ6_K: return matmul_packed_q8a_t<DType::kQ6_K>(w, xq, xsum, n, k, m, p0, p1, bias, y);
+    default: return matmul_packed_q8a_t<DType::kQ8_0>(w, xq, xsum, n, k, m, p0, p1, bias, y);
+  }
 }
 
 }  // namespace tandem::kernels

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tensor/kernels.h"
+#include "tensor/kquant.h"
 #include "tensor/packed.h"
 #include "tensor/quant.h"
 
@@ -121,9 +122,10 @@ TEST(KQuantTest, RoundTripWithinResolution) {
 }
 
 TEST(PackedTest, UnpackRowInvertsPack) {
-  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K,
+                  DType::kQ6_K}) {
     for (int64_t m : {1, 8, 13, 24}) {
-      const int64_t k = 96;
+      const int64_t k = is_kquant(t) ? 512 : 96;
       QuantWeight rm = make_weight(t, randn(static_cast<size_t>(m * k), static_cast<uint32_t>(m)), m, k);
       QuantWeight p = make_panel8(rm);
       const size_t rb = dtype_row_bytes(t, k);
@@ -304,11 +306,13 @@ TEST(OpsTest, FastPathsMatchScalarReference) {
 // rows): every row of a 101-row batch equals that row alone, bitwise.
 TEST(OpsTest, Panel8IsBatchInvariantAcrossBlocks) {
   if (!ops::set_isa(ops::Isa::kAvx2)) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C";
-  const int64_t n = 101, k = 544, m = 27;
-  std::vector<float> x = randn(static_cast<size_t>(n * k), 31);
-  std::vector<float> w = randn(static_cast<size_t>(m * k), 32, 0.1f);
-  std::vector<float> bias = randn(static_cast<size_t>(m), 33);
-  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+  const int64_t n = 101, m = 27;
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K,
+                  DType::kQ6_K}) {
+    const int64_t k = is_kquant(t) ? 768 : 544;
+    std::vector<float> x = randn(static_cast<size_t>(n * k), 31);
+    std::vector<float> w = randn(static_cast<size_t>(m * k), 32, 0.1f);
+    std::vector<float> bias = randn(static_cast<size_t>(m), 33);
     const QuantWeight q = make_panel8(make_weight(t, w, m, k));
     ThreadPool pool(2);
     std::vector<float> all(static_cast<size_t>(n * m));

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "tensor/kquant.h"
 
 namespace tandem::packed {
 
@@ -13,6 +14,9 @@ bool supports(DType t) {
     case DType::kBF16:
     case DType::kQ8_0:
     case DType::kQ4_0:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
       return true;
     default:
       return false;
@@ -24,12 +28,16 @@ int64_t n_panels(int64_t m) { return (m + kRows - 1) / kRows; }
 size_t block_group_bytes(DType t) {
   if (t == DType::kQ8_0) return 16 + 8 * 32;
   if (t == DType::kQ4_0) return 16 + 4 * 32;
+  if (t == DType::kQ4_K) return kq::kQ4Bytes;
+  if (t == DType::kQ5_K) return kq::kQ5Bytes;
+  if (t == DType::kQ6_K) return kq::kQ6Bytes;
   return 0;
 }
 
 size_t panel_bytes(DType t, int64_t k) {
   TANDEM_CHECK(supports(t), "packed: unsupported dtype");
   if (t == DType::kQ8_0 || t == DType::kQ4_0) return static_cast<size_t>(k / 32) * block_group_bytes(t);
+  if (is_kquant(t)) return static_cast<size_t>(k / 256) * block_group_bytes(t);
   return static_cast<size_t>(k) * kRows * dtype_info(t).block_bytes;
 }
 
@@ -55,10 +63,79 @@ void for_each_run(DType t, int64_t k, int r, F&& f) {
       for (int c = 0; c < chunks; ++c)
         f(src + 2 + 4 * static_cast<size_t>(c), dst + 16 + 32 * static_cast<size_t>(c) + 4 * static_cast<size_t>(r), 4);
     }
+  } else if (is_kquant(t)) {
+    // Byte runs of the K-quant layouts (see packed.h); the 6-bit scales and
+    // mins of q4_K / q5_K are not runs and go through kq_scales_*.
+    const size_t g = block_group_bytes(t);
+    const size_t blk = static_cast<size_t>(dtype_info(t).block_bytes);
+    const size_t rr = static_cast<size_t>(r);
+    for (int64_t sb = 0; sb < k / 256; ++sb) {
+      const size_t S = static_cast<size_t>(sb) * blk;
+      const size_t D = static_cast<size_t>(sb) * g;
+      if (t == DType::kQ6_K) {
+        f(S + 208, D + 2 * rr, 2);
+        for (size_t u = 0; u < 16; ++u) f(S + 192 + u, D + kq::kQ6Scales + 8 * u + rr, 1);
+        for (size_t gi = 0; gi < 4; ++gi)
+          for (size_t c = 0; c < 8; ++c) f(S + 32 * gi + 4 * c, D + kq::kQ6Ql + 256 * gi + 32 * c + 4 * rr, 4);
+        for (size_t gi = 0; gi < 2; ++gi)
+          for (size_t c = 0; c < 8; ++c) f(S + 128 + 32 * gi + 4 * c, D + kq::kQ6Qh + 256 * gi + 32 * c + 4 * rr, 4);
+      } else {
+        const size_t qs = t == DType::kQ4_K ? 16 : 48;
+        f(S, D + 2 * rr, 2);
+        f(S + 2, D + 16 + 2 * rr, 2);
+        for (size_t ti = 0; ti < 4; ++ti)
+          for (size_t c = 0; c < 8; ++c) f(S + qs + 32 * ti + 4 * c, D + kq::kQs + 256 * ti + 32 * c + 4 * rr, 4);
+        if (t == DType::kQ5_K)
+          for (size_t c = 0; c < 8; ++c) f(S + 16 + 4 * c, D + kq::kQ5Qh + 32 * c + 4 * rr, 4);
+      }
+    }
   } else {
     const size_t es = static_cast<size_t>(dtype_info(t).block_bytes);
     for (int64_t kk = 0; kk < k; ++kk)
       f(static_cast<size_t>(kk) * es, (static_cast<size_t>(kk) * kRows + static_cast<size_t>(r)) * es, es);
+  }
+}
+
+// q4_K / q5_K: the 12 packed bytes of 6-bit scales and mins of row r's
+// super-blocks <-> the panel's sc[8][8] and m[8][8] byte planes. The packing
+// is a bijection on 6-bit values, so unpack restores the stored bytes.
+void kq_scales_pack(DType t, const uint8_t* row, int64_t k, int r, uint8_t* panel) {
+  const size_t blk = static_cast<size_t>(dtype_info(t).block_bytes), g = block_group_bytes(t);
+  for (int64_t sb = 0; sb < k / 256; ++sb) {
+    const uint8_t* q = row + static_cast<size_t>(sb) * blk + 4;
+    uint8_t* d = panel + static_cast<size_t>(sb) * g;
+    for (int b = 0; b < 8; ++b) {
+      int sc, m;
+      if (b < 4) {
+        sc = q[b] & 63;
+        m = q[b + 4] & 63;
+      } else {
+        sc = (q[b + 4] & 0xF) | ((q[b - 4] >> 6) << 4);
+        m = (q[b + 4] >> 4) | ((q[b] >> 6) << 4);
+      }
+      d[kq::kSc + 8 * b + r] = static_cast<uint8_t>(sc);
+      d[kq::kMin + 8 * b + r] = static_cast<uint8_t>(m);
+    }
+  }
+}
+
+void kq_scales_unpack(DType t, const uint8_t* panel, int64_t k, int r, uint8_t* row) {
+  const size_t blk = static_cast<size_t>(dtype_info(t).block_bytes), g = block_group_bytes(t);
+  for (int64_t sb = 0; sb < k / 256; ++sb) {
+    const uint8_t* d = panel + static_cast<size_t>(sb) * g;
+    uint8_t* q = row + static_cast<size_t>(sb) * blk + 4;
+    std::memset(q, 0, 12);
+    for (int b = 0; b < 8; ++b) {
+      const int sc = d[kq::kSc + 8 * b + r], m = d[kq::kMin + 8 * b + r];
+      if (b < 4) {
+        q[b] = static_cast<uint8_t>(q[b] | sc);
+        q[b + 4] = static_cast<uint8_t>(q[b + 4] | m);
+      } else {
+        q[b + 4] = static_cast<uint8_t>((sc & 0xF) | ((m & 0xF) << 4));
+        q[b - 4] = static_cast<uint8_t>(q[b - 4] | ((sc >> 4) << 6));
+        q[b] = static_cast<uint8_t>(q[b] | ((m >> 4) << 6));
+      }
+    }
   }
 }
 
@@ -95,6 +172,7 @@ void pack(DType t, const uint8_t* src, int64_t m, int64_t k, uint8_t* dst, Threa
         for (int r = 0; r < kRows && pi * kRows + r < m; ++r) {
           const uint8_t* row = src + static_cast<size_t>(pi * kRows + r) * rb;
           for_each_run(t, k, r, [&](size_t s, size_t d, size_t n) { std::memcpy(panel + d, row + s, n); });
+          if (t == DType::kQ4_K || t == DType::kQ5_K) kq_scales_pack(t, row, k, r, panel);
         }
       }
     }
@@ -109,8 +187,9 @@ void pack(DType t, const uint8_t* src, int64_t m, int64_t k, uint8_t* dst, Threa
 
 void unpack_row(DType t, const uint8_t* packed, int64_t k, int64_t j, uint8_t* dst) {
   const uint8_t* panel = packed + static_cast<size_t>(j / kRows) * panel_bytes(t, k);
-  for_each_run(t, k, static_cast<int>(j % kRows),
-               [&](size_t s, size_t d, size_t n) { std::memcpy(dst + s, panel + d, n); });
+  const int r = static_cast<int>(j % kRows);
+  for_each_run(t, k, r, [&](size_t s, size_t d, size_t n) { std::memcpy(dst + s, panel + d, n); });
+  if (t == DType::kQ4_K || t == DType::kQ5_K) kq_scales_unpack(t, panel, k, r, dst);
 }
 
 }  // namespace tandem::packed
