@@ -13,8 +13,24 @@ inline void cpu_relax() {
 #endif
 }
 
-// About 20-50 microseconds of polling before a worker goes to sleep.
-constexpr int kSpinIterations = 1 << 13;
+// Polls that pause; later polls yield the core instead. On a quiet machine
+// the answer comes within the pausing polls and nothing changes; on a shared
+// or oversubscribed one (a server's I/O thread, other processes) a waiting
+// thread stops burning the core that the thread it waits for needs.
+constexpr int kPausePolls = 256;
+
+inline void backoff(int i) {
+  if (i < kPausePolls) {
+    cpu_relax();
+  } else {
+    std::this_thread::yield();
+  }
+}
+
+// Polls before an idle worker goes to sleep: the pausing ones (a few
+// microseconds), then yielding ones (a few tens of microseconds when the core
+// is free, longer when other threads take their turn).
+constexpr int kSpinIterations = 256 + 64;
 
 }  // namespace
 
@@ -48,7 +64,7 @@ void ThreadPool::worker_loop(int /*index*/) {
         ready = true;
         break;
       }
-      cpu_relax();
+      backoff(i);
     }
     if (!ready) {
       std::unique_lock<std::mutex> lock(mu_);
@@ -84,7 +100,7 @@ void ThreadPool::parallel_for(size_t n, size_t grain,
     cv_start_.notify_all();
   }
   run_chunks();
-  while (remaining_.load(std::memory_order_acquire) != 0) cpu_relax();
+  for (int i = 0; remaining_.load(std::memory_order_acquire) != 0; ++i) backoff(i);
   fn_ = nullptr;
 }
 
