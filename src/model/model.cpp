@@ -288,9 +288,11 @@ Status Model::forward(std::span<const SeqChunk> batch, KvCache& cache, std::vect
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = weights_.layers[static_cast<size_t>(l)];
     ops::rmsnorm(s.x.data(), L.attn_norm.data(), T, H, c.rms_norm_eps, s.xn.data());
-    ops::matmul(s.xn.data(), T, H, L.wq, L.bq.empty() ? nullptr : L.bq.data(), s.q.data(), pool);
-    ops::matmul(s.xn.data(), T, H, L.wk, L.bk.empty() ? nullptr : L.bk.data(), s.k.data(), pool);
-    ops::matmul(s.xn.data(), T, H, L.wv, L.bv.empty() ? nullptr : L.bv.data(), s.v.data(), pool);
+    ops::matmul_many(s.xn.data(), T, H,
+                     {{&L.wq, L.bq.empty() ? nullptr : L.bq.data(), s.q.data()},
+                      {&L.wk, L.bk.empty() ? nullptr : L.bk.data(), s.k.data()},
+                      {&L.wv, L.bv.empty() ? nullptr : L.bv.data(), s.v.data()}},
+                     pool);
     ops::rope(s.q.data(), s.pos.data(), T, c.n_heads, rope);
     ops::rope(s.k.data(), s.pos.data(), T, c.n_kv_heads, rope);
     // Store this step's K/V rows in the cache before attention reads them.
@@ -339,8 +341,8 @@ Status Model::forward(std::span<const SeqChunk> batch, KvCache& cache, std::vect
     for (int64_t i = 0; i < T * H; ++i) s.x[static_cast<size_t>(i)] += s.tmp[static_cast<size_t>(i)];
 
     ops::rmsnorm(s.x.data(), L.ffn_norm.data(), T, H, c.rms_norm_eps, s.xn.data());
-    ops::matmul(s.xn.data(), T, H, L.w_gate, nullptr, s.ffn_gate.data(), pool);
-    ops::matmul(s.xn.data(), T, H, L.w_up, nullptr, s.ffn_up.data(), pool);
+    ops::matmul_many(s.xn.data(), T, H, {{&L.w_gate, nullptr, s.ffn_gate.data()}, {&L.w_up, nullptr, s.ffn_up.data()}},
+                     pool);
     ops::silu_mul(s.ffn_gate.data(), s.ffn_up.data(), s.ffn_gate.data(), T * F);
     ops::matmul(s.ffn_gate.data(), T, F, L.w_down, nullptr, s.tmp.data(), pool);
     for (int64_t i = 0; i < T * H; ++i) s.x[static_cast<size_t>(i)] += s.tmp[static_cast<size_t>(i)];

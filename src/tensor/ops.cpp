@@ -163,6 +163,45 @@ void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const flo
   run_rows(pool, static_cast<size_t>(m), 16, work);
 }
 
+void matmul_many(const float* x, int64_t n, int64_t k, std::initializer_list<MatmulTarget> targets,
+                 ThreadPool* pool) {
+  constexpr size_t kMax = 4;
+  const bool avx2 = active_isa() == Isa::kAvx2;
+  bool fused = avx2 && targets.size() <= kMax && targets.size() > 1;
+  const bool int8 = targets.size() > 0 && is_int8_dtype(targets.begin()->w->dtype);
+  for (const MatmulTarget& t : targets) {
+    TANDEM_CHECK(t.w->rank() == 2 && t.w->dim(1) == k, "matmul: weight shape " + t.w->shape_string() +
+                                                           " does not match input width " + std::to_string(k));
+    fused = fused && t.w->layout == Layout::kPanel8 && is_int8_dtype(t.w->dtype) == int8;
+  }
+  if (!fused) {
+    for (const MatmulTarget& t : targets) matmul(x, n, k, *t.w, t.bias, t.y, pool);
+    return;
+  }
+  const int32_t* xsum = nullptr;
+  const kernels::BlockQ8A* xq = int8 ? quantize_x(x, n, k, avx2, &xsum) : nullptr;
+  // Panels of all weights as one range: [start[i], start[i + 1]) is weight i's.
+  const MatmulTarget* tg = targets.begin();
+  const size_t nt = targets.size();
+  size_t start[kMax + 1] = {0};
+  for (size_t i = 0; i < nt; ++i)
+    start[i + 1] = start[i] + static_cast<size_t>(packed::n_panels(tg[i].w->dim(0)));
+  run_rows(pool, start[nt], 2, [=, &start](size_t u0, size_t u1) {
+    for (size_t i = 0; i < nt; ++i) {
+      const size_t a = std::max(u0, start[i]), b = std::min(u1, start[i + 1]);
+      if (a >= b) continue;
+      const TensorView& w = *tg[i].w;
+      const auto* wb = static_cast<const uint8_t*>(w.data);
+      const auto p0 = static_cast<int64_t>(a - start[i]), p1 = static_cast<int64_t>(b - start[i]);
+      if (int8) {
+        kernels::matmul_packed_q8a_avx2(w.dtype, wb, xq, xsum, n, k, w.dim(0), p0, p1, tg[i].bias, tg[i].y);
+      } else {
+        kernels::matmul_packed_avx2(w.dtype, wb, x, n, k, w.dim(0), p0, p1, tg[i].bias, tg[i].y);
+      }
+    }
+  });
+}
+
 void rmsnorm(const float* x, const float* weight, int64_t n_rows, int64_t dim, float eps, float* y) {
   if (active_isa() == Isa::kAvx2) return kernels::rmsnorm_avx2(x, weight, n_rows, dim, eps, y);
   for (int64_t r = 0; r < n_rows; ++r) {

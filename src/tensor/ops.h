@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 
 #include "base/thread_pool.h"
 #include "tensor/tensor.h"
@@ -42,6 +43,18 @@ bool prefers_panel8(DType t);
 // Each weight row is read (and dequantized) once per call, whatever n.
 void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const float* bias, float* y,
             ThreadPool* pool);
+
+// Several matmuls of the same x (Q, K and V; gate and up) as one parallel
+// region with one activation quantization: each output is bitwise what
+// matmul() gives, only the synchronisation is shared. Falls back to one
+// matmul() per weight where the weights do not share a fast path.
+struct MatmulTarget {
+  const TensorView* w;
+  const float* bias;  // [m] or null
+  float* y;           // [n, m]
+};
+void matmul_many(const float* x, int64_t n, int64_t k, std::initializer_list<MatmulTarget> targets,
+                 ThreadPool* pool);
 
 // y[i] = x[i] / sqrt(mean(x[i]^2) + eps) * weight, rows of length dim.
 void rmsnorm(const float* x, const float* weight, int64_t n_rows, int64_t dim, float eps, float* y);

@@ -326,6 +326,58 @@ TEST(OpsTest, Panel8IsBatchInvariantAcrossBlocks) {
   }
 }
 
+// matmul_many shares one parallel region (and one activation quantization)
+// between weights; every output must be bitwise what matmul() gives, for
+// mixed int8 dtypes (a Q4_K_M file mixes q4_K and q6_K), float dtypes, mixed
+// int8/float (the fallback) and the row-major layout.
+TEST(OpsTest, MatmulManyIsBitwiseSeparateMatmuls) {
+  const int64_t k = 512;
+  std::vector<float> w = randn(static_cast<size_t>(40 * k), 41, 0.1f);
+  std::vector<float> bias = randn(40, 42);
+  const std::vector<std::vector<DType>> groups = {
+      {DType::kQ4_K, DType::kQ4_K, DType::kQ6_K}, {DType::kQ4_0, DType::kQ8_0}, {DType::kF16, DType::kF32, DType::kBF16},
+      {DType::kF16, DType::kQ4_0}};
+  for (ops::Isa isa : {ops::Isa::kScalar, ops::Isa::kAvx2}) {
+    if (!ops::set_isa(isa)) continue;
+    for (const auto& g : groups) {
+      for (bool panel8 : {false, true}) {
+        // A QuantWeight's view points into its own bytes: build them in place.
+        std::vector<QuantWeight> ws;
+        ws.reserve(g.size());
+        const int64_t ms[3] = {40, 17, 9};
+        for (size_t i = 0; i < g.size(); ++i) {
+          QuantWeight q = make_weight(g[i], std::vector<float>(w.begin(), w.begin() + ms[i] * k), ms[i], k);
+          ws.push_back(panel8 ? make_panel8(q) : std::move(q));
+        }
+        for (int64_t n : {1, 3, 13}) {
+          std::vector<float> x = randn(static_cast<size_t>(n * k), static_cast<uint32_t>(50 + n));
+          std::vector<std::vector<float>> sep(g.size()), many(g.size());
+          ThreadPool pool(2);
+          for (size_t i = 0; i < g.size(); ++i) {
+            sep[i].assign(static_cast<size_t>(n * ms[i]), 0.0f);
+            many[i].assign(sep[i].size(), -1.0f);
+            ops::matmul(x.data(), n, k, ws[i].view, i == 1 ? bias.data() : nullptr, sep[i].data(), &pool);
+          }
+          if (g.size() == 3) {
+            ops::matmul_many(x.data(), n, k,
+                             {{&ws[0].view, nullptr, many[0].data()}, {&ws[1].view, bias.data(), many[1].data()},
+                              {&ws[2].view, nullptr, many[2].data()}},
+                             &pool);
+          } else {
+            ops::matmul_many(x.data(), n, k,
+                             {{&ws[0].view, nullptr, many[0].data()}, {&ws[1].view, bias.data(), many[1].data()}},
+                             &pool);
+          }
+          for (size_t i = 0; i < g.size(); ++i)
+            EXPECT_EQ(0, std::memcmp(sep[i].data(), many[i].data(), sep[i].size() * sizeof(float)))
+                << dtype_name(g[i]) << " n=" << n << " panel8=" << panel8 << " isa " << ops::isa_name(isa);
+        }
+      }
+    }
+  }
+  ops::set_isa(ops::Isa::kAvx2);
+}
+
 TEST(OpsTest, ActivationQuantizationAvx2IsBitwiseScalar) {
   if (!kernels::cpu_has_avx2_fma_f16c()) GTEST_SKIP() << "CPU lacks AVX2";
   const int64_t n = 7, k = 256;
