@@ -11,10 +11,10 @@ cd "$(dirname "$0")/.."
 secs="${1:-30}"
 
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DTANDEM_FUZZ=ON -DTANDEM_TESTS=OFF >/dev/null
-ninja -C build-fuzz fuzz_gguf fuzz_safetensors
+ninja -C build-fuzz fuzz_gguf fuzz_safetensors fuzz_http
 
 mkdir -p build-fuzz/artifacts
-for name in gguf safetensors; do
+for name in gguf safetensors http; do
   mkdir -p "build-fuzz/corpus/$name"
   echo "fuzz_$name: ${secs}s" >&2
   "build-fuzz/fuzz/fuzz_$name" \

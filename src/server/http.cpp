@@ -50,6 +50,8 @@ void HttpParser::reset() {
   req_ = HttpRequest();
   head_done_ = false;
   head_bytes_ = body_bytes_ = consumed_ = 0;
+  chunked_ = in_trailers_ = false;
+  chunk_pos_ = trailer_lines_ = 0;
   error_status_ = 0;
   error_message_.clear();
 }
@@ -78,12 +80,75 @@ HttpParser::State HttpParser::parse(std::string_view data) {
     if (State s = parse_head(data.substr(skip, end + 2 - skip)); s == State::kError) return s;
     head_done_ = true;
     head_bytes_ = end + 4;
+    if (chunked_) {
+      chunk_pos_ = head_bytes_;
+      const State st = parse_chunked(data);
+      return st == State::kNeedMore ? State::kHeadersDone : st;
+    }
     if (body_bytes_ > 0 && data.size() < head_bytes_ + body_bytes_) return State::kHeadersDone;
   }
+  if (chunked_) return parse_chunked(data);
   if (data.size() < head_bytes_ + body_bytes_) return State::kNeedMore;
   req_.body.assign(data.substr(head_bytes_, body_bytes_));
   consumed_ = head_bytes_ + body_bytes_;
   return State::kDone;
+}
+
+// RFC 9112 7.1: chunk = size in hex [; extensions] CRLF data CRLF; the last
+// chunk has size 0 and is followed by optional trailer lines and an empty
+// line. Chunks decoded so far are kept in req_.body; chunk_pos_ marks where
+// the next call resumes, so each byte is looked at about once.
+HttpParser::State HttpParser::parse_chunked(std::string_view data) {
+  constexpr size_t kMaxLine = 4096;  // a size line with extensions, or a trailer line
+  for (;;) {
+    // Framing can outweigh data (1-byte chunks): bound the bytes read so far
+    // too. (A pending line or chunk adds at most kMaxLine or the body limit.)
+    if (chunk_pos_ - head_bytes_ > 2 * limits_.max_body_bytes + 64 * 1024)
+      return fail(413, "chunked request body framing is larger than the limit");
+    const size_t eol = data.find("\r\n", chunk_pos_);
+    if (eol == std::string_view::npos) {
+      if (data.size() - chunk_pos_ > kMaxLine) return fail(400, "chunk size or trailer line is too long");
+      return State::kNeedMore;
+    }
+    const std::string_view line = data.substr(chunk_pos_, eol - chunk_pos_);
+    if (line.size() > kMaxLine) return fail(400, "chunk size or trailer line is too long");
+    if (in_trailers_) {
+      chunk_pos_ = eol + 2;
+      if (line.empty()) {
+        consumed_ = chunk_pos_;
+        return State::kDone;
+      }
+      if (line.find(':') == std::string_view::npos || line.front() == ' ' || line.front() == '\t')
+        return fail(400, "malformed trailer line");
+      if (req_.headers.size() + ++trailer_lines_ > limits_.max_headers)
+        return fail(431, "more than " + std::to_string(limits_.max_headers) + " header and trailer lines");
+      continue;  // trailers are read and dropped, as RFC 9112 allows
+    }
+    const std::string_view hex = trim(line.substr(0, line.find(';')));
+    if (hex.empty() || hex.size() > 15) return fail(400, "malformed chunk size");
+    size_t size = 0;
+    for (char c : hex) {
+      int v;
+      if (c >= '0' && c <= '9') v = c - '0';
+      else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+      else return fail(400, "malformed chunk size");
+      size = size * 16 + static_cast<size_t>(v);
+    }
+    if (size > limits_.max_body_bytes || req_.body.size() + size > limits_.max_body_bytes)
+      return fail(413, "chunked request body is larger than the limit of " +
+                           std::to_string(limits_.max_body_bytes) + " bytes");
+    if (size == 0) {
+      in_trailers_ = true;
+      chunk_pos_ = eol + 2;
+      continue;
+    }
+    const size_t data_begin = eol + 2;
+    if (data.size() < data_begin + size + 2) return State::kNeedMore;
+    if (data.substr(data_begin + size, 2) != "\r\n") return fail(400, "chunk data is not followed by CRLF");
+    req_.body.append(data.substr(data_begin, size));
+    chunk_pos_ = data_begin + size + 2;
+  }
 }
 
 HttpParser::State HttpParser::parse_head(std::string_view head) {
@@ -141,9 +206,15 @@ HttpParser::State HttpParser::parse_head(std::string_view head) {
       has_length = true;
       body_bytes_ = len;
     } else if (n == "transfer-encoding") {
-      return fail(501, "Transfer-Encoding is not supported; send Content-Length");
+      // Only "chunked" alone: other codings (gzip, ...) are not implemented.
+      if (lower(value) != "chunked" || chunked_)
+        return fail(501, "Transfer-Encoding '" + std::string(value) + "' is not supported; send chunked or Content-Length");
+      chunked_ = true;
     }
   }
+  // RFC 9112 6.1 / 6.3: both framings at once is how requests are smuggled.
+  if (chunked_ && has_length) return fail(400, "request has both Transfer-Encoding and Content-Length");
+  if (chunked_ && req_.version_minor == 0) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
   if (req_.version_minor == 1 && !req_.header("host")) return fail(400, "HTTP/1.1 request without Host");
   if (body_bytes_ > limits_.max_body_bytes)
     return fail(413, "request body of " + std::to_string(body_bytes_) + " bytes is larger than the limit of " +

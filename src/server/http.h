@@ -14,7 +14,7 @@ namespace tandem::server {
 
 struct HttpLimits {
   size_t max_header_bytes = 16 * 1024;       // request line + headers, CRLFs included
-  size_t max_body_bytes = 4 * 1024 * 1024;   // Content-Length above this: 413
+  size_t max_body_bytes = 4 * 1024 * 1024;   // Content-Length (or decoded chunked body) above this: 413
   size_t max_headers = 100;                  // header lines
 };
 
@@ -57,12 +57,18 @@ class HttpParser {
  private:
   State fail(int status, std::string message);
   State parse_head(std::string_view head);
+  // Decodes "Transfer-Encoding: chunked" body bytes from data[chunk_pos_..).
+  State parse_chunked(std::string_view data);
 
   HttpLimits limits_;
   HttpRequest req_;
   bool head_done_ = false;
   size_t head_bytes_ = 0;
   size_t body_bytes_ = 0;
+  bool chunked_ = false;
+  bool in_trailers_ = false;  // chunked: the last chunk was read, trailer lines follow
+  size_t chunk_pos_ = 0;      // chunked: offset in the data of the next unread line or chunk
+  size_t trailer_lines_ = 0;
   size_t consumed_ = 0;
   int error_status_ = 0;
   std::string error_message_;

@@ -57,6 +57,41 @@ TEST(HttpParser, IncrementalByteByByteAndPipelined) {
   EXPECT_EQ(p.request().body, "abc");
 }
 
+// Chunked request bodies (curl -T, streaming uploads): decoded into body,
+// extensions and trailers ignored, parsed the same whatever the split.
+TEST(HttpParser, ChunkedBodiesByteByByteAndPipelined) {
+  const std::string req1 =
+      "POST /v1/completions HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n"
+      "5;ext=1\r\nhello\r\n1A\r\n, chunked world and more..\r\n0\r\nX-Trailer: t\r\n\r\n";
+  const std::string req2 = "GET /health HTTP/1.1\r\nHost: a\r\n\r\n";
+  const std::string all = req1 + req2;
+  for (size_t step : {size_t{1}, size_t{3}, size_t{7}, all.size()}) {
+    HttpParser p;
+    std::string buf;
+    std::vector<HttpRequest> got;
+    bool saw_headers_done = false;
+    for (size_t i = 0; i < all.size(); i += step) {
+      buf.append(all, i, step);
+      for (;;) {
+        const HttpParser::State st = p.parse(buf);
+        ASSERT_NE(st, HttpParser::State::kError) << p.error_message();
+        if (st == HttpParser::State::kHeadersDone) saw_headers_done = true;
+        if (st != HttpParser::State::kDone) break;
+        got.push_back(p.take_request());
+        buf.erase(0, p.consumed());
+        p.reset();
+      }
+    }
+    ASSERT_EQ(got.size(), 2u) << "step " << step;
+    EXPECT_EQ(got[0].body, "hello, chunked world and more..");
+    EXPECT_EQ(got[1].path, "/health");
+    EXPECT_TRUE(buf.empty());
+    if (step < req1.size()) {
+      EXPECT_TRUE(saw_headers_done);
+    }
+  }
+}
+
 TEST(HttpParser, KeepAliveRules) {
   HttpParser p;
   ASSERT_EQ(p.parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), HttpParser::State::kDone);
@@ -98,7 +133,17 @@ TEST(HttpParser, RejectsMalformedAndOversized) {
       {"conflicting lengths", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
       {"huge length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", 400},
       {"body too large", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 101\r\n\r\n", 413},
-      {"chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 501},
+      {"gzip coding", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
+      {"chunked and length", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", 400},
+      {"chunked in 1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+      {"bad chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+      {"huge chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n", 400},
+      {"chunk over limit", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n", 413},
+      {"chunks over limit", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n32\r\n" +
+                                std::string(50, 'x') + "\r\n33\r\n", 413},
+      {"chunk without CRLF", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n", 400},
+      {"size line never ends", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1" +
+                                   std::string(5000, '0'), 400},
       {"header too large", "GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(300, 'a') + "\r\n\r\n", 431},
       {"header never ends", "GET / HTTP/1.1\r\nX: " + std::string(300, 'a'), 431},
       {"control char", std::string("GET / HTTP/1.1\r\nHost: a\x01\r\n\r\n"), 400},

@@ -5,6 +5,7 @@
 #include "server/server.h"
 
 #include <arpa/inet.h>
+#include <cstdio>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -253,7 +254,9 @@ TEST_F(ServerTest, MalformedHttpAndLimits) {
       {"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505},
       {"POST /v1/completions HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n", 413},
       {"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(4000, 'x') + "\r\n\r\n", 431},
-      {"POST /v1/completions HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n", 501},
+      {"POST /v1/completions HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+      {"POST /v1/completions HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2000\r\n", 413},
+      {"POST /v1/completions HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n", 400},
       {std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + std::string(3000, '\x01'), 431},
   };
   for (const Case& c : cases) {
@@ -264,6 +267,16 @@ TEST_F(ServerTest, MalformedHttpAndLimits) {
   }
   // The server still answers normally.
   EXPECT_EQ(request(s->port, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n").status, 200);
+  // A chunked request body (as curl -T or a streaming upload sends) is decoded.
+  const std::string body = R"({"model":"tiny-kjv","prompt":"In the beginning","max_tokens":3})";
+  char size1[16], size2[16];
+  std::snprintf(size1, sizeof size1, "%zx", size_t{10});
+  std::snprintf(size2, sizeof size2, "%zx", body.size() - 10);
+  Response ok = request(s->port, "POST /v1/completions HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                                     std::string(size1) + "\r\n" + body.substr(0, 10) + "\r\n" + size2 + "\r\n" +
+                                     body.substr(10) + "\r\n0\r\n\r\n");
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_NE(ok.body.find("\"choices\""), std::string::npos) << ok.body;
 }
 
 TEST_F(ServerTest, ApiErrorsAreOpenAiObjectsWith4xx) {
