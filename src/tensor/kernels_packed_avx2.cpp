@@ -223,6 +223,72 @@ inline void q8_tile(const uint8_t* panel, const BlockQ8A* const* xr, int64_t nb,
   }
 }
 
+// Decode (one activation row), two panels at once: the activation
+// broadcasts and scales are shared; each output's operations are exactly
+// those of q4_tile<1> / q8_tile<1>, so results are bitwise the same.
+template <DType T>
+inline void q8a_gemv_2p(const uint8_t* pa, const uint8_t* pb, const BlockQ8A* x, const int32_t* xs, int64_t nb,
+                        __m256 acc[2]) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  const uint8_t* pan[2] = {pa, pb};
+  if constexpr (T == DType::kQ4_0) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    constexpr size_t kG = 16 + 4 * 32;
+    for (int64_t b = 0; b < nb; ++b) {
+      const int8_t* q = x[b].qs;
+      __m256i xb[8];
+      for (int t = 0; t < 4; ++t) {
+        xb[t] = bcast4(q + 4 * t);
+        xb[4 + t] = bcast4(q + 16 + 4 * t);
+      }
+      const __m256 dx = _mm256_set1_ps(x[b].d);
+      const __m256i corr = _mm256_set1_epi32(8 * xs[b]);
+      for (int j = 0; j < 2; ++j) {
+        const uint8_t* g = pan[j] + static_cast<size_t>(b) * kG;
+        _mm_prefetch(reinterpret_cast<const char*>(g + 8 * kG), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(g + 8 * kG + 64), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(g + 8 * kG + 128), _MM_HINT_T0);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+        __m256i lo[4], hi[4];
+        for (int t = 0; t < 4; ++t) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 16 + 32 * t));
+          lo[t] = _mm256_and_si256(v, m4);
+          hi[t] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        }
+        __m256i s = _mm256_maddubs_epi16(lo[0], xb[0]);
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[0], xb[4]));
+        for (int t = 1; t < 4; ++t) {
+          s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo[t], xb[t]));
+          s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[t], xb[4 + t]));
+        }
+        const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s, ones), corr);
+        acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(isum), acc[j]);
+      }
+    }
+  } else {
+    constexpr size_t kG = 16 + 8 * 32;
+    for (int64_t b = 0; b < nb; ++b) {
+      const __m256 dx = _mm256_set1_ps(x[b].d);
+      __m256i s[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+      const uint8_t* g[2] = {pan[0] + static_cast<size_t>(b) * kG, pan[1] + static_cast<size_t>(b) * kG};
+      for (int j = 0; j < 2; ++j)
+        for (int c = 0; c < 5; ++c) _mm_prefetch(reinterpret_cast<const char*>(g[j] + 4 * kG + 64 * c), _MM_HINT_T0);
+      for (int t = 0; t < 8; ++t) {
+        const __m256i xv = bcast4(x[b].qs + 4 * t);
+        for (int j = 0; j < 2; ++j) {
+          const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g[j] + 16 + 32 * t));
+          const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));
+          s[j] = _mm256_add_epi32(s[j], _mm256_madd_epi16(p, ones));
+        }
+      }
+      for (int j = 0; j < 2; ++j) {
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[j])));
+        acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(s[j]), acc[j]);
+      }
+    }
+  }
+}
+
 // q4_K / q5_K: one panel x IR activation rows over all super-blocks. Per
 // output: acc = fma(d * sc[s] * d_x, isum, acc) and corr = fma(dmin * m[s],
 // d_x * sum(x_q), corr) in block order; the result is acc - corr.
@@ -368,6 +434,23 @@ void matmul_packed_q8a_t(const uint8_t* w, const BlockQ8A* xq, const int32_t* xs
   // in L2 while each weight panel (k * 0.56 or 1.06 bytes) sits in L1.
   const int64_t nc = std::clamp<int64_t>(int64_t{160 * 1024} / (nb * 36) / 4 * 4, 4, 64);
   constexpr int kIr = 4;
+  if constexpr (T == DType::kQ4_0 || T == DType::kQ8_0) {
+    if (n == 1) {
+      int64_t p = p0;
+      for (; p + 2 <= p1; p += 2) {
+        __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+        q8a_gemv_2p<T>(w + static_cast<size_t>(p) * pbytes, w + static_cast<size_t>(p + 1) * pbytes, xq, xsum, nb,
+                       acc);
+        for (int j = 0; j < 2; ++j) {
+          const int64_t rows = std::min<int64_t>(8, m - (p + j) * 8);
+          const __m256 b = bias != nullptr ? load_out(bias + (p + j) * 8, rows) : _mm256_setzero_ps();
+          store_out(y + (p + j) * 8, _mm256_add_ps(acc[j], b), rows);
+        }
+      }
+      if (p < p1) q8a_tile_out<T, 1>(w, pbytes, p, xq, xsum, nb, 0, o);
+      return;
+    }
+  }
   for (int64_t i0 = 0; i0 < n; i0 += nc) {
     const int64_t i1 = std::min(n, i0 + nc);
     for (int64_t p = p0; p < p1; ++p) {
