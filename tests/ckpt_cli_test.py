@@ -126,15 +126,16 @@ def main():
         expect_error(["gc", store, "--keep-last", "-3"], "non-negative", 2)
         expect_error(["ls", store, "--bogus"], "unknown option", 2)
 
-        # damage: a flipped bit in a chunk is reported by verify and restore
-        chunks = os.path.join(store, "chunks")
-        biggest = max(os.listdir(chunks), key=lambda n: os.path.getsize(os.path.join(chunks, n)))
-        with open(os.path.join(chunks, biggest), "r+b") as f:
+        # damage: a flipped bit in a chunk record (inside the biggest pack's
+        # first record) is reported by verify and restore
+        packs = os.path.join(store, "packs")
+        biggest = max(os.listdir(packs), key=lambda n: os.path.getsize(os.path.join(packs, n)))
+        with open(os.path.join(packs, biggest), "r+b") as f:
             f.seek(1000)
             b = f.read(1)
             f.seek(1000)
             f.write(bytes([b[0] ^ 4]))
-        expect_error(["verify", store], "corrupt", 1)
+        expect_error(["verify", store], "DATA_LOSS", 1)
         expect_error(["restore", store, "--to", os.path.join(tmp, "out5")], "DATA_LOSS", 1)
     finally:
         shutil.rmtree(tmp)
