@@ -83,7 +83,11 @@ SaveRequest make_request(int64_t step, const std::vector<uint8_t>& buf) {
   return r;
 }
 
-double disk_bandwidth(const std::string& dir, int64_t mib) {
+// Sequential write of `mib` MiB in 1 MiB writes, then fsync. With
+// writeback_every_mib > 0, writeback is started (sync_file_range) every that
+// many MiB, as the store does per batch, so the page cache's dirty limits do
+// not stall the writer: on this VM that variant is the faster one.
+double disk_run(const std::string& dir, int64_t mib, int64_t writeback_every_mib) {
   fs::create_directories(dir);
   const std::string path = dir + "/disk-bench.bin";
   std::vector<uint8_t> block(1 << 20);
@@ -95,14 +99,24 @@ double disk_bandwidth(const std::string& dir, int64_t mib) {
   for (int64_t i = 0; i < mib; ++i) {
     block[0] = static_cast<uint8_t>(i);
     TANDEM_CHECK((*f)->append(block.data(), block.size()).ok(), "write");
+    if (writeback_every_mib > 0 && (i + 1) % writeback_every_mib == 0) (*f)->start_writeback();
   }
   TANDEM_CHECK((*f)->sync().ok(), "fsync");
   double s = secs(t0, Clock::now());
   (void)(*f)->close();
   fs::remove(path);
-  double mbs = static_cast<double>(mib) * 1048576.0 / s / 1e6;
-  std::printf("disk: %lld MiB written + fsync in %.2f s: %.0f MB/s\n", static_cast<long long>(mib), s, mbs);
-  return mbs;
+  return static_cast<double>(mib) * 1048576.0 / s / 1e6;
+}
+
+// The disk's sequential write bandwidth: the better of plain write + fsync
+// (dd conv=fsync) and write with early writeback + fsync.
+double disk_bandwidth(const std::string& dir, int64_t mib) {
+  const double plain = disk_run(dir, mib, 0);
+  const double early = disk_run(dir, mib, 64);
+  const double best = std::max(plain, early);
+  std::printf("disk: %lld MiB + fsync: %.0f MB/s plain, %.0f MB/s with writeback every 64 MiB; taking %.0f MB/s\n",
+              static_cast<long long>(mib), plain, early, best);
+  return best;
 }
 
 void bench_hash() {

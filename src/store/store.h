@@ -49,6 +49,7 @@ struct StoreOptions {
   bool delta = false;              // XOR-delta tensors against their last keyframe version
   int keyframe_interval = 8;       // with delta: every this many saves of a tensor are full
   int threads = 2;                 // hash/compress/write/read workers (counts the caller)
+  int worker_nice = 0;             // > 0: the workers besides the caller run that much nicer
   // A save hashes, registers and writes its chunks in batches of this many
   // bytes, so writing starts before the whole state is hashed.
   uint64_t batch_bytes = uint64_t{64} << 20;
@@ -128,6 +129,10 @@ struct DuReport {
   }
 };
 
+// Lowers the calling thread's priority by nice_increment (capped at nice 19;
+// unprivileged, a thread can only lower its own). No-op for <= 0.
+void lower_this_thread_priority(int nice_increment);
+
 class Store {
  public:
   // Opens (and with create, makes) a store directory. `env` must outlive it.
@@ -180,7 +185,13 @@ class Store {
   std::string pack_path(const std::string& name) const;
   std::string manifest_path(int64_t step) const;
   Status ensure_writer();
-  Status write_refs(const std::vector<Hash256>& refs);
+  // inflight/<id>.refs of the save in progress: created at its first batch,
+  // then appended to (refs only grow during a save).
+  struct RefsWriter {
+    std::unique_ptr<WritableFile> file;
+    size_t written = 0;
+  };
+  Status append_refs(const std::vector<Hash256>& refs, RefsWriter& w);
   // Re-lists packs/: loads the index of new packs, forgets deleted ones.
   Status refresh_index();
   // Every stored copy of a chunk (usually one; concurrent writers may both
@@ -208,7 +219,7 @@ class Store {
   std::string dir_;
   StoreOptions opts_;
   Env* env_;
-  ThreadPool pool_;
+  std::unique_ptr<ThreadPool> pool_;
   std::string writer_id_;
   std::unique_ptr<FileLock> writer_lock_;
   std::mutex writer_mu_;  // ensure_writer (save and gc may both need an id)
