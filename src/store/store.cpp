@@ -438,39 +438,54 @@ Result<SaveStats> Store::save(const SaveRequest& req) {
   const size_t batch = std::max<size_t>(1, opts_.batch_bytes / opts_.chunk_bytes);
   const size_t n_batches = (tasks.size() + batch - 1) / batch;
   std::vector<size_t> todo;  // new chunks of the previous batch
-  enum WorkKind { kHash, kWrite, kWriteback };
-  std::vector<std::pair<WorkKind, size_t>> work;  // (what, task index)
   for (size_t bi = 0; bi <= n_batches; ++bi) {
     const size_t b0 = std::min(tasks.size(), bi * batch), b1 = std::min(tasks.size(), b0 + batch);
     // Hash this batch while the previous batch's new chunks are encoded and
     // appended (interleaved, so both cores hash, compress and write at once).
-    work.clear();
-    // First, start writeback of what earlier batches appended (it can block
-    // while the disk queue is full; the other thread keeps hashing).
+    // Two queues: (writeback of what earlier batches appended, then) the
+    // previous batch's new chunks to encode and append, and this batch's
+    // chunks to hash. One thread prefers the first queue, the others the
+    // second; a thread whose queue is empty helps with the other. So one
+    // thread appends (appends are serialized anyway) while the other
+    // hashes, and the disk writes meanwhile.
+    const size_t b_len = b1 - b0;
     WritableFile* const written_so_far = pw.file.get();
-    if (written_so_far) work.push_back({kWriteback, 0});
-    for (size_t k = 0; k < std::max(b1 - b0, todo.size()); ++k) {
-      if (k < todo.size()) work.push_back({kWrite, todo[k]});
-      if (k < b1 - b0) work.push_back({kHash, b0 + k});
-    }
-    pool_->parallel_for(work.size(), 1, [&](size_t b, size_t e) {
-      for (size_t k = b; k < e; ++k) {
-        if (work[k].first == kWriteback) {
-          written_so_far->start_writeback();
-          continue;
-        }
-        Task& t = tasks[work[k].second];
-        const SaveItem& it = req.items[t.item];
-        if (work[k].first == kHash) {
-          t.hash = sha256(it.data + t.offset, t.len);
-          continue;
-        }
-        if (failed.load()) continue;
-        Status s = write_chunk(t, it, pw);
-        if (!s.ok()) {
-          std::lock_guard<std::mutex> lock(err_mu);
-          if (first_error.ok()) first_error = s;
-          failed = true;
+    const size_t n_write = todo.size() + (written_so_far ? 1 : 0);
+    std::atomic<size_t> next_write{0}, next_hash{0};
+    auto do_write = [&](size_t k) {
+      if (written_so_far && k == 0) {
+        // Can block while the disk queue is full; the other thread hashes.
+        written_so_far->start_writeback();
+        return;
+      }
+      if (failed.load()) return;
+      Task& t = tasks[todo[k - (written_so_far ? 1 : 0)]];
+      Status s = write_chunk(t, req.items[t.item], pw);
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lock(err_mu);
+        if (first_error.ok()) first_error = s;
+        failed = true;
+      }
+    };
+    auto do_hash = [&](size_t k) {
+      Task& t = tasks[b0 + k];
+      t.hash = sha256(req.items[t.item].data + t.offset, t.len);
+    };
+    const size_t lanes = static_cast<size_t>(std::max(1, opts_.threads));
+    pool_->parallel_for(lanes, 1, [&](size_t lb, size_t le) {
+      for (size_t lane = lb; lane < le; ++lane) {
+        const bool writer = lane == 0;
+        for (;;) {
+          size_t k;
+          if (writer && (k = next_write.fetch_add(1)) < n_write) {
+            do_write(k);
+          } else if ((k = next_hash.fetch_add(1)) < b_len) {
+            do_hash(k);
+          } else if ((k = next_write.fetch_add(1)) < n_write) {
+            do_write(k);
+          } else {
+            break;
+          }
         }
       }
     });
