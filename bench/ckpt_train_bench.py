@@ -7,9 +7,10 @@ in blocks of --block steps for --rounds rounds, between:
   none          no checkpoint
   tandem        tandem store every step (async; full chunks, zstd 1)
   tandem-delta  the same with the XOR-delta codec
+  tandem-z0     tandem store every step without compression (zstd level 0)
   torch.save    torch.save of the same state every step (file + rename, no fsync)
 Each round visits every mode once, starting one mode later than the round
-before (ABCD, BCDA, ...), so no mode always follows the same one. A step's
+before (ABCDE, BCDEA, ...), so no mode always follows the same one. A step's
 time covers forward, backward, optimizer step and the checkpoint call; at
 the end of a tandem block the wait for its last background save (flush) is
 added to that block, so all background work of a block is inside it.
@@ -55,7 +56,7 @@ def main():
     ap.add_argument("--dir", default="/tmp/tandem-ckpt-bench")
     ap.add_argument("--store-threads", type=int, default=1)
     ap.add_argument("--torch-threads", type=int, default=1)
-    ap.add_argument("--zstd", type=int, default=1)
+    ap.add_argument("--zstd", type=int, default=1, help="zstd level of the tandem and tandem-delta modes")
     ap.add_argument("--nice", type=int, default=10, help="background persistence runs this much nicer")
     args = ap.parse_args()
     torch.set_num_threads(args.torch_threads)
@@ -83,9 +84,12 @@ def main():
         "tandem-delta": tandem_ckpt.TrainingCheckpointer(os.path.join(args.dir, "delta"), delta=True,
                                                          keep_last=2, gc_every=8, threads=args.store_threads,
                                                          zstd_level=args.zstd, nice=args.nice),
+        "tandem-z0": tandem_ckpt.TrainingCheckpointer(os.path.join(args.dir, "z0"), delta=False,
+                                                      keep_last=2, gc_every=8, threads=args.store_threads,
+                                                      zstd_level=0, nice=args.nice),
     }
     pt_path = os.path.join(args.dir, "state.pt")
-    modes = ["none", "tandem", "tandem-delta", "torch.save"]
+    modes = ["none", "tandem", "tandem-delta", "tandem-z0", "torch.save"]
     wall = {m: [] for m in modes}   # per round: mean step seconds of the block
     cpu = {m: [] for m in modes}
     written = {m: 0 for m in modes}
@@ -108,7 +112,7 @@ def main():
 
     # warm-up: allocator, optimizer state, first (full) checkpoints
     step = 0
-    for m in ("tandem", "tandem-delta"):
+    for m in cks:
         step += 1
         train_step(step)
         cks[m].save(step, model=model, optimizer=opt, extra={"step": step})
