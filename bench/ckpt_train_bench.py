@@ -7,14 +7,22 @@ in blocks of --block steps for --rounds rounds, between:
   none          no checkpoint
   tandem        tandem store every step (async; full chunks, zstd 1)
   tandem-delta  the same with the XOR-delta codec
+  tandem-z0     tandem store every step without compression (zstd level 0)
   torch.save    torch.save of the same state every step (file + rename, no fsync)
-Each step's time covers forward, backward, optimizer step and the checkpoint
-call; at the end of a tandem block the wait for its last background save is
-added to that block. Prints step time, overhead against `none`, and bytes
-written per step against the raw state size.
+Each round visits every mode once, starting one mode later than the round
+before (ABCDE, BCDEA, ...), so no mode always follows the same one. A step's
+time covers forward, backward, optimizer step and the checkpoint call; at
+the end of a tandem block the wait for its last background save (flush) is
+added to that block, so all background work of a block is inside it.
+Reports per mode: the median over rounds of the block's mean step time
+(wall and process CPU, which includes the store's background threads), the
+overhead against `none` as the median of per-round ratios (each mode's block
+against the `none` block of the same round), and bytes written per step
+against the raw state size.
 
-usage: nice /usr/bin/python3 bench/ckpt_train_bench.py [--block 6] [--rounds 3]
+usage: nice -n 10 /usr/bin/python3 bench/ckpt_train_bench.py [--block 2] [--rounds 12]
        [--batch 16] [--seq 128] [--dir /tmp/tandem-ckpt-bench] [--store-threads 1]
+       [--torch-threads 1] [--zstd 1] [--nice 10]
 """
 import argparse
 import os
@@ -33,17 +41,25 @@ import train_tiny  # noqa: E402
 import tandem_ckpt  # noqa: E402
 
 
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--block", type=int, default=6)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--block", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--dir", default="/tmp/tandem-ckpt-bench")
     ap.add_argument("--store-threads", type=int, default=1)
-    ap.add_argument("--zstd", type=int, default=1)
+    ap.add_argument("--torch-threads", type=int, default=1)
+    ap.add_argument("--zstd", type=int, default=1, help="zstd level of the tandem and tandem-delta modes")
+    ap.add_argument("--nice", type=int, default=10, help="background persistence runs this much nicer")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.torch_threads)
     torch.manual_seed(1234)
     rng = np.random.RandomState(1234)
 
@@ -64,14 +80,18 @@ def main():
     cks = {
         "tandem": tandem_ckpt.TrainingCheckpointer(os.path.join(args.dir, "full"), delta=False,
                                                    keep_last=2, gc_every=8, threads=args.store_threads,
-                                                   zstd_level=args.zstd),
+                                                   zstd_level=args.zstd, nice=args.nice),
         "tandem-delta": tandem_ckpt.TrainingCheckpointer(os.path.join(args.dir, "delta"), delta=True,
                                                          keep_last=2, gc_every=8, threads=args.store_threads,
-                                                         zstd_level=args.zstd),
+                                                         zstd_level=args.zstd, nice=args.nice),
+        "tandem-z0": tandem_ckpt.TrainingCheckpointer(os.path.join(args.dir, "z0"), delta=False,
+                                                      keep_last=2, gc_every=8, threads=args.store_threads,
+                                                      zstd_level=0, nice=args.nice),
     }
     pt_path = os.path.join(args.dir, "state.pt")
-    modes = ["none", "tandem", "tandem-delta", "torch.save"]
-    times = {m: [] for m in modes}
+    modes = ["none", "tandem", "tandem-delta", "tandem-z0", "torch.save"]
+    wall = {m: [] for m in modes}   # per round: mean step seconds of the block
+    cpu = {m: [] for m in modes}
     written = {m: 0 for m in modes}
     nsaved = {m: 0 for m in modes}
     raw_bytes = None
@@ -92,7 +112,7 @@ def main():
 
     # warm-up: allocator, optimizer state, first (full) checkpoints
     step = 0
-    for m in ("tandem", "tandem-delta"):
+    for m in cks:
         step += 1
         train_step(step)
         cks[m].save(step, model=model, optimizer=opt, extra={"step": step})
@@ -101,11 +121,12 @@ def main():
     raw_bytes = sum(item[4].nbytes for item in tandem_ckpt.state_items(model, opt, {"step": step}))
 
     for r in range(args.rounds):
-        for m in modes:
-            block_times = []
+        order = modes[r % len(modes):] + modes[:r % len(modes)]
+        line = []
+        for m in order:
+            w0, c0 = time.perf_counter(), time.process_time()
             for _ in range(args.block):
                 step += 1
-                t0 = time.perf_counter()
                 train_step(step)
                 if m in cks:
                     cks[m].save(step, model=model, optimizer=opt, extra={"step": step})
@@ -114,15 +135,13 @@ def main():
                                 "rng": torch.get_rng_state(), "step": step}, pt_path + ".tmp")
                     os.replace(pt_path + ".tmp", pt_path)
                     written[m] += os.path.getsize(pt_path)
-                block_times.append(time.perf_counter() - t0)
                 nsaved[m] += 1
             if m in cks:
-                t0 = time.perf_counter()
                 cks[m].flush()
-                block_times[-1] += time.perf_counter() - t0
-            times[m] += block_times
-            print("round %d %-13s mean step %.0f ms" % (r, m, 1e3 * sum(block_times) / len(block_times)),
-                  flush=True)
+            wall[m].append((time.perf_counter() - w0) / args.block)
+            cpu[m].append((time.process_time() - c0) / args.block)
+            line.append("%s %.0f/%.0f" % (m, 1e3 * wall[m][-1], 1e3 * cpu[m][-1]))
+        print("round %2d (ms wall/cpu per step): %s" % (r, ", ".join(line)), flush=True)
     for m in cks:
         s = cks[m].stats()
         b = base_stats[m]
@@ -130,16 +149,23 @@ def main():
         print("%s: %s" % (m, s))
         cks[m].close()
 
-    base = sum(times["none"]) / len(times["none"])
     print()
-    print("state per step: %.1f MB raw (model + AdamW moments + RNG + meta); batch %d x %d; %d steps per mode"
-          % (raw_bytes / 1e6, args.batch, args.seq, len(times["none"])))
-    print("%-13s %12s %10s %16s %12s" % ("mode", "step_ms", "overhead", "written_MB/step", "vs_raw"))
+    print("state per step: %.1f MB raw (model + AdamW moments + RNG + meta); batch %d x %d; torch threads %d, "
+          "store threads %d, background nice +%d, zstd %d; %d rounds x %d steps per mode"
+          % (raw_bytes / 1e6, args.batch, args.seq, args.torch_threads, args.store_threads, args.nice, args.zstd,
+             args.rounds, args.block))
+    print("%-13s %10s %10s %10s %10s %10s %16s %8s" % ("mode", "wall_ms", "overhead", "ovh_mean", "cpu_ms",
+                                                        "cpu_ovh", "written_MB/step", "vs_raw"))
     for m in modes:
-        t = sum(times[m]) / len(times[m])
+        ratio = [a / b for a, b in zip(wall[m], wall["none"])]
+        cratio = [a / b for a, b in zip(cpu[m], cpu["none"])]
+        mean_ovh = sum(wall[m]) / sum(wall["none"]) - 1
         w = written[m] / nsaved[m] if m != "none" else 0
-        print("%-13s %12.0f %9.1f%% %16.2f %11.2fx" % (m, 1e3 * t, 100 * (t / base - 1), w / 1e6,
-                                                      w / raw_bytes if raw_bytes else 0))
+        print("%-13s %10.0f %9.1f%% %9.1f%% %10.0f %9.1f%% %16.2f %7.2fx"
+              % (m, 1e3 * median(wall[m]), 100 * (median(ratio) - 1), 100 * mean_ovh, 1e3 * median(cpu[m]),
+                 100 * (median(cratio) - 1), w / 1e6, w / raw_bytes if raw_bytes else 0))
+    print("(wall_ms, cpu_ms: medians over rounds of the block's mean step; overhead: median over rounds of the "
+          "block's ratio to the same round's `none` block; ovh_mean: ratio of the means)")
     shutil.rmtree(args.dir, ignore_errors=True)
 
 

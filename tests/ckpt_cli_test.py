@@ -9,6 +9,7 @@ import json
 import os
 import random
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -126,15 +127,27 @@ def main():
         expect_error(["gc", store, "--keep-last", "-3"], "non-negative", 2)
         expect_error(["ls", store, "--bogus"], "unknown option", 2)
 
-        # damage: a flipped bit in a chunk is reported by verify and restore
-        chunks = os.path.join(store, "chunks")
-        biggest = max(os.listdir(chunks), key=lambda n: os.path.getsize(os.path.join(chunks, n)))
-        with open(os.path.join(chunks, biggest), "r+b") as f:
-            f.seek(1000)
-            b = f.read(1)
-            f.seek(1000)
-            f.write(bytes([b[0] ^ 4]))
-        expect_error(["verify", store], "corrupt", 1)
+        # damage: a flipped bit in the payload of every chunk record of every
+        # pack (read from each pack's index: docs/store.md) is reported by
+        # verify and restore
+        packs = os.path.join(store, "packs")
+        for name in os.listdir(packs):
+            with open(os.path.join(packs, name), "r+b") as f:
+                f.seek(-56, os.SEEK_END)
+                footer = f.read(56)
+                index_offset, count = struct.unpack("<QQ", footer[8:24])
+                f.seek(index_offset)
+                index = f.read(88 * count)
+                for i in range(count):
+                    offset, nbytes = struct.unpack("<QQ", index[88 * i + 32:88 * i + 48])
+                    if nbytes <= 56:
+                        continue
+                    at = offset + 56 + (nbytes - 56) // 2
+                    f.seek(at)
+                    b = f.read(1)
+                    f.seek(at)
+                    f.write(bytes([b[0] ^ 4]))
+        expect_error(["verify", store], "DATA_LOSS", 1)
         expect_error(["restore", store, "--to", os.path.join(tmp, "out5")], "DATA_LOSS", 1)
     finally:
         shutil.rmtree(tmp)

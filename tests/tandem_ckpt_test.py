@@ -81,13 +81,13 @@ def main():
         w = tandem_ckpt.read_tensor(path, "model/0.weight", step=4)
         assert torch.equal(w, saved[4][0]["0.weight"])
 
-        # damage: flip a bit in every chunk file
+        # damage: flip a bit in every pack's footer (its index checksum)
         r = tandem_ckpt.Reader(path)
         assert r.verify()["ok"]
-        chunks = os.path.join(path, "chunks")
-        for name in os.listdir(chunks):
-            with open(os.path.join(chunks, name), "r+b") as f:
-                off = os.path.getsize(os.path.join(chunks, name)) - 1
+        packs = os.path.join(path, "packs")
+        for name in os.listdir(packs):
+            with open(os.path.join(packs, name), "r+b") as f:
+                off = os.path.getsize(os.path.join(packs, name)) - 1
                 f.seek(off)
                 b = f.read(1)
                 f.seek(off)

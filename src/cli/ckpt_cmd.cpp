@@ -246,8 +246,11 @@ int run_gc(const std::string& dir, const Args& a) {
   if (!removed.ok()) return fail("gc", removed.status());
   auto r = (*s)->gc();
   if (!r.ok()) return fail("gc", r.status());
-  std::printf("removed %zu steps, %d chunks (%llu bytes), %d temporary files\n", removed->size(), r->chunks_removed,
-              static_cast<unsigned long long>(r->bytes_freed), r->tmp_removed);
+  std::printf("removed %zu steps, %d chunks (%llu bytes; %d packs deleted, %d rewritten), %d temporary files\n",
+              removed->size(), r->chunks_removed, static_cast<unsigned long long>(r->bytes_freed), r->packs_removed,
+              r->packs_compacted, r->tmp_removed);
+  if (r->packs_unreadable > 0)
+    std::printf("kept %d packs whose index is damaged (see 'tandem ckpt verify')\n", r->packs_unreadable);
   return 0;
 }
 
@@ -265,17 +268,18 @@ int run_du(const std::string& dir, const Args& a) {
                         {"manifest_bytes", r->manifest_bytes},
                         {"physical_bytes", physical},
                         {"chunk_files", r->chunk_files},
+                        {"pack_files", r->pack_files},
                         {"dedup_ratio", r->dedup_ratio()},
                         {"compression_ratio", r->compression_ratio()}};
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
   std::printf("steps:             %d\nlogical bytes:     %llu\nunique bytes:      %llu\nphysical bytes:    %llu "
-              "(chunks %llu in %llu files, manifests %llu)\ndedup ratio:       %.2f\ncompression ratio: %.2f\n",
+              "(%llu chunks in %llu bytes of %llu packs, manifests %llu)\ndedup ratio:       %.2f\ncompression ratio: %.2f\n",
               r->steps, static_cast<unsigned long long>(r->logical_bytes),
               static_cast<unsigned long long>(r->unique_bytes), static_cast<unsigned long long>(physical),
-              static_cast<unsigned long long>(r->chunk_file_bytes), static_cast<unsigned long long>(r->chunk_files),
-              static_cast<unsigned long long>(r->manifest_bytes), r->dedup_ratio(), r->compression_ratio());
+              static_cast<unsigned long long>(r->chunk_files), static_cast<unsigned long long>(r->chunk_file_bytes),
+              static_cast<unsigned long long>(r->pack_files), static_cast<unsigned long long>(r->manifest_bytes), r->dedup_ratio(), r->compression_ratio());
   return 0;
 }
 

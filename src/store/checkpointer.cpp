@@ -146,6 +146,7 @@ CheckpointerStats Checkpointer::stats() const {
 }
 
 void Checkpointer::run() {
+  lower_this_thread_priority(opts_.background_nice);
   for (;;) {
     Slot* slot = nullptr;
     {

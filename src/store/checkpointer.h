@@ -39,6 +39,10 @@ struct CheckpointerOptions {
   // `retention` and collects garbage (0: never).
   int gc_every = 0;
   RetentionPolicy retention;
+  // The background thread runs this much nicer than the thread that made the
+  // Checkpointer (capped at nice 19), so persistence yields the CPU to the
+  // training loop; give the store's workers StoreOptions::worker_nice too.
+  int background_nice = 10;
 };
 
 struct CheckpointerStats {

@@ -1,27 +1,30 @@
 // Store: a content-addressed checkpoint store in one directory.
 //
 //   STORE/
-//     STORE                 format marker ("tandem-store 1")
+//     STORE                 format marker ("tandem-store 2")
 //     LOCK                  flock: savers share it briefly, gc takes it exclusively
 //     LATEST                "<step>\n": the highest committed step (never moves back)
-//     chunks/<sha256 hex>   chunk files (chunk_codec.h), immutable once named
+//     packs/<id>-<n>.pack   the new chunks of one save, with an index (pack.h);
+//                           immutable once named
 //     manifests/<step>.mf   one per committed step (manifest.h)
 //     inflight/<id>.lock    held (flock) by a live Store instance
 //     inflight/<id>.refs    chunks that instance's current save may reference
 //     tmp/<id>.*            files being written by instance <id>
 //
 // A save is committed when its manifest is named; it is made durable in this
-// order: chunks written to tmp files, made durable (one syncfs, or an fsync
-// each with sync_per_file), then named, chunks/ fsynced -> manifest written as
-// tmp, fsynced, renamed, manifests/ fsynced -> LATEST likewise (if higher).
+// order: new chunks appended to one tmp pack file, its index appended, fsync,
+// renamed into packs/, packs/ fsynced -> manifest written as tmp, fsynced,
+// renamed, manifests/ fsynced -> LATEST likewise (if higher).
 // Garbage collection never deletes a chunk that a committed manifest or a
-// live instance's in-flight save needs (docs/store.md has the argument).
+// live instance's in-flight save needs (docs/store.md has the argument); it
+// deletes packs with no live chunk and rewrites mostly dead ones.
 //
 // Thread safety: save() from one thread at a time per Store; the read
 // methods, gc() and verify() may run concurrently with it and with other
 // Store instances (threads or processes) on the same directory.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -35,6 +38,7 @@
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "store/manifest.h"
+#include "store/pack.h"
 
 namespace tandem::store {
 
@@ -45,10 +49,7 @@ struct StoreOptions {
   bool delta = false;              // XOR-delta tensors against their last keyframe version
   int keyframe_interval = 8;       // with delta: every this many saves of a tensor are full
   int threads = 2;                 // hash/compress/write/read workers (counts the caller)
-  // false: new chunks are written, then made durable by one syncfs() of the
-  // store's file system, then named. true: each chunk file is fsynced alone
-  // (slower; for file systems shared with heavy unrelated writers).
-  bool sync_per_file = false;
+  int worker_nice = 0;             // > 0: the workers besides the caller run that much nicer
   // A save hashes, registers and writes its chunks in batches of this many
   // bytes, so writing starts before the whole state is hashed.
   uint64_t batch_bytes = uint64_t{64} << 20;
@@ -75,9 +76,9 @@ struct SaveStats {
   int64_t step = 0;
   uint64_t logical_bytes = 0;
   uint64_t chunks = 0;
-  uint64_t new_chunks = 0;         // chunk files this save created
+  uint64_t new_chunks = 0;         // chunks this save wrote (into its pack)
   uint64_t delta_chunks = 0;       // of which XOR-delta encoded
-  uint64_t chunk_file_bytes = 0;   // bytes of the chunk files it created
+  uint64_t chunk_file_bytes = 0;   // bytes of the pack file it created (records + index)
   uint64_t manifest_bytes = 0;
   double seconds = 0;
 };
@@ -105,7 +106,10 @@ struct VerifyReport {
 };
 
 struct GcReport {
-  int chunks_removed = 0;
+  int chunks_removed = 0;   // dead chunk records dropped
+  int packs_removed = 0;    // packs with no live chunk, deleted
+  int packs_compacted = 0;  // mostly dead packs rewritten with their live chunks only
+  int packs_unreadable = 0; // packs whose index is damaged: kept (verify names them)
   uint64_t bytes_freed = 0;
   int tmp_removed = 0;
   int stale_writers = 0;
@@ -115,14 +119,19 @@ struct DuReport {
   int steps = 0;
   uint64_t logical_bytes = 0;     // sum over steps of entry bytes
   uint64_t unique_bytes = 0;      // raw bytes of distinct chunks referenced
-  uint64_t chunk_file_bytes = 0;  // on disk, all chunk files
+  uint64_t chunk_file_bytes = 0;  // on disk, all pack files
   uint64_t manifest_bytes = 0;
-  uint64_t chunk_files = 0;
+  uint64_t chunk_files = 0;       // chunk records in all packs
+  uint64_t pack_files = 0;
   double dedup_ratio() const { return unique_bytes ? double(logical_bytes) / double(unique_bytes) : 0.0; }
   double compression_ratio() const {
     return chunk_file_bytes ? double(unique_bytes) / double(chunk_file_bytes) : 0.0;
   }
 };
+
+// Lowers the calling thread's priority by nice_increment (capped at nice 19;
+// unprivileged, a thread can only lower its own). No-op for <= 0.
+void lower_this_thread_priority(int nice_increment);
 
 class Store {
  public:
@@ -162,33 +171,67 @@ class Store {
   Store(std::string dir, const StoreOptions& opts, Env* env);
   struct History;  // per-tensor keyframe, for delta
   struct Task;
+  struct PackWriter;
+  struct PackInfo {
+    std::string name;  // file name in packs/
+    uint64_t file_bytes = 0;
+    std::vector<PackEntry> entries;
+  };
+  struct ChunkLoc {
+    std::shared_ptr<const PackInfo> pack;
+    size_t entry = 0;
+  };
 
-  std::string chunk_path(const Hash256& h) const;
+  std::string pack_path(const std::string& name) const;
   std::string manifest_path(int64_t step) const;
   Status ensure_writer();
-  Status write_refs(const std::vector<Hash256>& refs);
-  // Dependency chain of an existing chunk, read from chunk headers.
+  // inflight/<id>.refs of the save in progress: created at its first batch,
+  // then appended to (refs only grow during a save).
+  struct RefsWriter {
+    std::unique_ptr<WritableFile> file;
+    size_t written = 0;
+  };
+  Status append_refs(const std::vector<Hash256>& refs, RefsWriter& w);
+  // Re-lists packs/: loads the index of new packs, forgets deleted ones.
+  Status refresh_index();
+  // Every stored copy of a chunk (usually one; concurrent writers may both
+  // store a new chunk).
+  std::vector<ChunkLoc> locate(const Hash256& h);
+  void add_pack(std::shared_ptr<const PackInfo> p);
+  // Dependency chain of an existing chunk (delta bases, nearest first), from
+  // the pack indexes.
   Result<std::vector<Hash256>> chunk_deps(const Hash256& h);
-  // Reads, decodes and verifies one chunk (recursing into delta bases).
+  // Reads, decodes and verifies one chunk (recursing into delta bases),
+  // trying each stored copy; re-lists packs once if one was removed by gc.
   Status read_chunk(const Hash256& h, uint64_t bytes, uint8_t* out, int depth);
-  // Encodes and writes chunk t to a temporary file unless the store has it.
-  Status write_chunk(Task& t, const SaveItem& item);
-  // Names a written chunk (after its data is durable).
-  Status name_chunk(Task& t, SaveStats& stats);
+  Status read_record(const ChunkLoc& loc, const Hash256& h, uint64_t bytes, uint8_t* out, int depth);
+  // Encodes chunk t and appends it to the save's pack.
+  Status write_chunk(Task& t, const SaveItem& item, PackWriter& pw);
   Status write_small_file(const std::string& tmp_name, const std::string& final_path, const std::string& data,
                           bool no_replace, bool* existed);
+  // Writes the records of `live` (entries of `p`) into a new pack, names it,
+  // then removes p.
+  Status compact_pack(const PackInfo& p, const std::vector<size_t>& live, GcReport& report);
+  std::string next_pack_name();
   Status move_latest(int64_t step);
   void cleanup_tmp();
 
   std::string dir_;
   StoreOptions opts_;
   Env* env_;
-  ThreadPool pool_;
+  std::unique_ptr<ThreadPool> pool_;
   std::string writer_id_;
   std::unique_ptr<FileLock> writer_lock_;
+  std::mutex writer_mu_;  // ensure_writer (save and gc may both need an id)
+  std::atomic<uint64_t> pack_seq_{0};
   std::unordered_map<std::string, std::unique_ptr<History>> history_;
   std::vector<std::string> my_tmp_;  // tmp files of the save in progress
   std::mutex tmp_mu_;
+  // What packs/ held at the last refresh_index().
+  std::mutex index_mu_;
+  std::map<std::string, std::shared_ptr<const PackInfo>> packs_;
+  std::map<std::string, std::string> bad_packs_;  // name -> why its index cannot be read
+  std::unordered_map<Hash256, std::vector<ChunkLoc>, Hash256Hasher> index_;
 };
 
 }  // namespace tandem::store

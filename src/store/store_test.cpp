@@ -74,7 +74,8 @@ TEST(Store, OnlyChangedChunksAreWritten) {
   auto st = store->save(s.request(2));
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->new_chunks, 1u);
-  EXPECT_LE(st->chunk_file_bytes, 4096u + 64u);
+  // One record (56-byte header + at most the raw 4 KiB) and the pack's index and footer.
+  EXPECT_LE(st->chunk_file_bytes, 56u + 4096u + kPackIndexEntryBytes + kPackFooterBytes);
   EXPECT_TRUE(testing::restores_exactly(*store, 2, s));
 }
 
@@ -134,7 +135,9 @@ TEST(Store, CorruptChunkIsReportedNeverLoaded) {
   ASSERT_TRUE(store->save(s2.request(2)).ok());
   auto m = store->read_manifest(2).value();
   const Hash256 victim = m.find("model.w2")->chunks[0].hash;
-  flip_bit(tmp.sub("s/chunks/" + victim.hex()), 200, 3);
+  const auto [pack, offset] = testing::record_of(tmp.sub("s"), victim);
+  ASSERT_FALSE(pack.empty());
+  flip_bit(pack, offset + 200, 3);
   auto got = store->read_entry(m, "model.w2");
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.status().code(), StatusCode::kDataLoss);
@@ -214,6 +217,41 @@ TEST(Store, RejectsBadInput) {
   StoreOptions bad;
   bad.chunk_bytes = 10;
   EXPECT_FALSE(Store::open(tmp.sub("t"), bad).ok());
+  // A format-1 store (one file per chunk) is refused with a reason.
+  std::filesystem::create_directories(tmp.sub("v1"));
+  std::ofstream(tmp.sub("v1/STORE")) << "tandem-store 1\n";
+  EXPECT_EQ(Store::open(tmp.sub("v1")).status().code(), StatusCode::kUnimplemented);
+}
+
+// A pack whose chunks are mostly dead is rewritten with the live ones only;
+// a reader that listed the packs before still restores (it re-lists).
+TEST(Store, GcCompactsMostlyDeadPacks) {
+  TempDir tmp;
+  const std::string dir = tmp.sub("s");
+  auto store = open_store(dir);
+  State s;
+  s.tensors["big"] = testing::random_floats(10 * 1024, 1);  // 10 chunks of 4 KiB, one pack
+  ASSERT_TRUE(store->save(s.request(1)).ok());
+  for (int c = 0; c < 8; ++c) s.tensors["big"][c * 4096 + 3] ^= 1;  // 8 of them change
+  ASSERT_TRUE(store->save(s.request(2)).ok());
+  auto reader = open_store(dir);
+  ASSERT_TRUE(testing::restores_exactly(*reader, 2, s));  // reader's index: both packs
+  ASSERT_EQ(store->apply_retention(RetentionPolicy{1, 0, true}).value(), (std::vector<int64_t>{1}));
+  auto gc = store->gc();
+  ASSERT_TRUE(gc.ok()) << gc.status().to_string();
+  EXPECT_EQ(gc->packs_compacted, 1);
+  EXPECT_EQ(gc->packs_removed, 0);
+  EXPECT_EQ(gc->chunks_removed, 8);
+  EXPECT_GT(gc->bytes_freed, 8u * 2048u);
+  EXPECT_TRUE(testing::restores_exactly(*reader, 2, s));
+  EXPECT_TRUE(testing::restores_exactly(*store, 2, s));
+  EXPECT_TRUE(store->verify().ok());
+  auto du = store->du().value();
+  EXPECT_EQ(du.pack_files, 2u);
+  EXPECT_EQ(du.chunk_files, 10u);
+  // Nothing more to do.
+  auto again = store->gc().value();
+  EXPECT_EQ(again.packs_compacted + again.packs_removed, 0);
 }
 
 // Savers keep saving while gc and retention run; afterwards every remaining
@@ -273,12 +311,18 @@ TEST(Store, GcRemovesLeftoversOfDeadWriters) {
   std::ofstream(dir + "/inflight/deadbeefdeadbeef.lock") << "";
   std::ofstream(dir + "/inflight/deadbeefdeadbeef.refs") << std::string(64, 'a') << "\n";
   std::ofstream(dir + "/tmp/deadbeefdeadbeef.manifest") << "partial";
-  std::ofstream(dir + "/chunks/" + sha256("orphan").hex()) << "orphan";
+  // A pack no manifest needs (its save's manifest is gone).
+  {
+    auto other = open_store(dir);
+    ASSERT_TRUE(other->save(testing::small_state(50).request(2)).ok());  // shares no chunk with state 1
+  }
+  std::filesystem::remove(dir + "/manifests/00000000000000000002.mf");
   auto gc = store->gc();
   ASSERT_TRUE(gc.ok());
   EXPECT_EQ(gc->stale_writers, 1);
   EXPECT_EQ(gc->tmp_removed, 1);
-  EXPECT_EQ(gc->chunks_removed, 1);
+  EXPECT_EQ(gc->packs_removed, 1);
+  EXPECT_EQ(gc->chunks_removed, 8);
   EXPECT_FALSE(Env::posix()->file_exists(dir + "/inflight/deadbeefdeadbeef.refs"));
   EXPECT_TRUE(testing::restores_exactly(*store, 1, testing::small_state(1)));
 }

@@ -6,9 +6,12 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/store.h"
@@ -110,6 +113,26 @@ inline ::testing::AssertionResult restores_exactly(Store& store, int64_t step, c
     }
   if (n != m->entries.size()) return ::testing::AssertionFailure() << "step " << step << ": entry count differs";
   return ::testing::AssertionSuccess();
+}
+
+// The pack file holding chunk h and the record's offset in it ("" if none).
+inline std::pair<std::string, uint64_t> record_of(const std::string& dir, const Hash256& h) {
+  for (const auto& f : std::filesystem::directory_iterator(dir + "/packs")) {
+    std::ifstream in(f.path(), std::ios::binary);
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    uint64_t index_offset = 0, count = 0;
+    Hash256 index_hash;
+    if (!parse_pack_footer(std::string_view(data).substr(data.size() - kPackFooterBytes), data.size(), &index_offset,
+                           &count, &index_hash)
+             .ok())
+      continue;
+    auto entries = parse_pack_index(std::string_view(data).substr(index_offset, count * kPackIndexEntryBytes), count,
+                                    index_offset, index_hash);
+    if (!entries.ok()) continue;
+    for (const auto& e : *entries)
+      if (e.hash == h) return {f.path().string(), e.offset};
+  }
+  return {"", 0};
 }
 
 inline StoreOptions small_options(bool delta = false, int threads = 2) {
