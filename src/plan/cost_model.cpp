@@ -30,6 +30,12 @@ CostModel::CostModel(ModelSpec model, HardwareSpec hw, int tp, Efficiency eff)
   dense_weight_bytes_ = model_.always_params() * model_.weight_bytes;
   expert_bytes_ = model_.expert_params() * model_.weight_bytes;
   head_bytes_ = model_.head_params() * model_.weight_bytes;
+  matmul_flops_per_token_ = model_.matmul_flops_per_token();
+  head_flops_ = model_.head_flops();
+  attn_flops_per_position_ = model_.attn_flops_per_position();
+  kv_bytes_per_token_ = model_.kv_bytes_per_token();
+  embedding_row_bytes_ = double(model_.hidden) * model_.weight_bytes;
+  n_moe_layers_ = double(model_.n_moe_layers());
   comm_bytes_per_token_ = double(model_.hidden) * 2.0;
   comm_coeff_ = tp_ > 1 ? 2.0 * (tp_ - 1) / tp_ / hw_.scaleup_bw : 0.0;
 }
@@ -37,22 +43,22 @@ CostModel::CostModel(ModelSpec model, HardwareSpec hw, int tp, Efficiency eff)
 StepCost CostModel::step_cost(const StepWork& w) const {
   StepCost c;
   const ModelSpec& m = model_;
-  double flops = m.matmul_flops_per_token() * double(w.tokens) + m.head_flops() * double(w.logits) +
-                 m.attn_flops_per_position() * w.attn_positions;
+  double flops = matmul_flops_per_token_ * double(w.tokens) + head_flops_ * double(w.logits) +
+                 attn_flops_per_position_ * w.attn_positions;
   double bytes = 0;
   if (w.tokens > 0 || w.logits > 0) {
     bytes += dense_weight_bytes_;
     if (m.moe() && w.tokens > 0) {
       const double e = double(m.n_experts), k = double(m.n_active_experts);
       const double touched = e * (1.0 - std::pow(1.0 - k / e, double(w.tokens)));
-      bytes += touched * expert_bytes_ * double(m.n_moe_layers());
+      bytes += touched * expert_bytes_ * n_moe_layers_;
     }
     if (w.logits > 0) bytes += head_bytes_;
-    bytes += double(w.tokens) * double(m.hidden) * m.weight_bytes;  // embedding rows
+    bytes += double(w.tokens) * embedding_row_bytes_;  // embedding rows
   }
   // KV: every chunk reads its prefix and its own new positions once
   // (flash-attention style); the write of the new positions is that traffic.
-  bytes += m.kv_bytes_per_token() * w.kv_read_tokens;
+  bytes += kv_bytes_per_token_ * w.kv_read_tokens;
   c.flops = flops;
   c.bytes = bytes;
   c.compute_s = flops / (double(tp_) * peak_flops_ * eff_.compute);

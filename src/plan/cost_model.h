@@ -92,6 +92,13 @@ class CostModel {
   double dense_weight_bytes_;   // read every step: always-on weights
   double expert_bytes_;         // one expert of one layer
   double head_bytes_;
+  // Per-step terms of the model, computed once (step_cost runs per simulated step).
+  double matmul_flops_per_token_;
+  double head_flops_;
+  double attn_flops_per_position_;
+  double kv_bytes_per_token_;
+  double embedding_row_bytes_;
+  double n_moe_layers_;
   double comm_bytes_per_token_;
   double comm_coeff_;       // 2 (tp - 1) / tp / scaleup_bw
 };
