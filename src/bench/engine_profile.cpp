@@ -20,18 +20,21 @@ struct Arrival {
 
 struct Scenario {
   std::string kind;
+  int32_t chunk = 0;  // max_chunk_tokens of the scheduler
   std::vector<Arrival> arrivals;
 };
 
 std::vector<Scenario> scenarios(int32_t C, int32_t max_batch) {
   std::vector<Scenario> s;
   for (int32_t b = 1; b <= max_batch; b *= 2) {
-    Scenario d{"engine-decode", {}};
+    Scenario d{"engine-decode", C, {}};
     for (int32_t i = 0; i < b; ++i) d.arrivals.push_back({0, std::max(1, C / 8), C / 2});
     s.push_back(d);
   }
-  for (int32_t len = 8; len <= std::min(C / 2, 512); len *= 2) s.push_back({"engine-prefill", {{0, len, 2}}});
-  Scenario st{"engine-staggered", {}};
+  for (int32_t len = 8; len <= std::min(C / 2, 512); len *= 2) s.push_back({"engine-prefill", C, {{0, len, 2}}});
+  s.push_back({"engine-prefill", C, {{0, C - 8, 2}}});
+  for (int32_t chunk : {C / 8, C / 4}) s.push_back({"engine-chunked", chunk, {{0, C - 8, 2}}});
+  Scenario st{"engine-staggered", C / 4, {}};
   for (int32_t i = 0; i < std::max(2, max_batch / 2); ++i) st.arrivals.push_back({4 * i, C / 4, C / 4});
   s.push_back(st);
   return s;
@@ -70,15 +73,16 @@ Result<std::vector<StepPoint>> run_engine_profile(const Model& model, const Toke
   sc.block_size = 16;
   sc.n_blocks = (o.max_batch + 1) * ((C + sc.block_size - 1) / sc.block_size);  // nothing is ever preempted
   sc.max_seq_len = C;
-  sc.max_step_tokens = std::max(512, C / 2);
-  sc.max_chunk_tokens = std::max(256, C / 4);
+  sc.max_step_tokens = 2 * C;
   sc.max_step_seqs = std::max(64, o.max_batch + 1);
   sc.batch_reserved_tokens = 0;
+  sc.prefix_caching = false;  // runs repeat the same prompts: a cache would turn them into hits
   std::mt19937_64 rng(o.seed);
   std::uniform_int_distribution<int32_t> tok(3, mc.vocab_size - 1);
 
   std::vector<StepPoint> out;
   for (const Scenario& sc_run : scenarios(C, o.max_batch)) {
+    sc.max_chunk_tokens = sc_run.chunk;
     std::vector<std::vector<int32_t>> prompts;
     for (const Arrival& a : sc_run.arrivals) {
       std::vector<int32_t> p(size_t(a.prompt));
@@ -87,8 +91,10 @@ Result<std::vector<StepPoint>> run_engine_profile(const Model& model, const Toke
     }
     std::vector<TimedStep> steps;
     std::vector<std::vector<double>> samples;
+    // One engine for every run: the first (untimed) run sizes its scratch
+    // buffers, as in a long-running server.
+    TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::create(model, tokenizer, ec, &pool));
     for (int32_t run = 0; run <= o.reps; ++run) {
-      TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::create(model, tokenizer, ec, &pool));
       size_t next = 0;
       int32_t step = 0;
       size_t k = 0;  // index of the model step within the run

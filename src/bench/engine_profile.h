@@ -8,11 +8,17 @@
 //   decode     B requests of C/8-token prompts submitted together, each
 //              generating C/2 tokens, for B = 1, 2, 4, ... max_batch: a
 //              prefill step, then decode steps at growing context;
-//   prefill    one request of 8, 16, ... C/2 prompt tokens, 2 output tokens;
+//   prefill    one request of 8, 16, ... C/2 and C - 8 prompt tokens, 2
+//              output tokens, the prompt in one chunk;
+//   chunked    one request of C - 8 prompt tokens in chunks of C/8, C/4
+//              (chunks late in a prompt attend a long prefix);
 //   staggered  max_batch/2 requests of C/4 prompt and C/4 output tokens, one
-//              submitted every 4 steps: decodes mixed with prompt chunks.
-// The engine is deterministic (greedy sampling, fixed prompts), so every run
-// of a scenario makes the same steps; a step's time is the median over the
+//              submitted every 4 steps, chunks of C/4: decodes mixed with
+//              prompt chunks.
+// One engine runs every run of a scenario (warm scratch buffers, prefix
+// caching off so a repeated prompt is computed again). The engine is
+// deterministic (greedy sampling, fixed prompts), so every run of a
+// scenario makes the same steps; a step's time is the median over the
 // timed runs (InternalError if two runs' steps differ).
 //
 // Thread safety: uses `pool` for the whole call.
@@ -41,8 +47,8 @@ struct EngineProfileOptions {
   bool cpu_time = false;
 };
 
-// One point per distinct engine step of the scenarios, kind "engine-decode",
-// "engine-prefill" or "engine-staggered".
+// One point per engine step of the scenarios, kind "engine-decode",
+// "engine-prefill", "engine-chunked" or "engine-staggered".
 Result<std::vector<StepPoint>> run_engine_profile(const Model& model, const Tokenizer& tokenizer,
                                                   const EngineProfileOptions& options, ThreadPool& pool,
                                                   const std::function<void(const std::string&)>& progress);

@@ -61,7 +61,13 @@ StepCost CostModel::step_cost(const StepWork& w) const {
   bytes += kv_bytes_per_token_ * w.kv_read_tokens;
   c.flops = flops;
   c.bytes = bytes;
-  c.compute_s = flops / (double(tp_) * peak_flops_ * eff_.compute);
+  if (eff_.attention > 0) {
+    const double attn = attn_flops_per_position_ * w.attn_positions;
+    c.compute_s = (flops - attn) / (double(tp_) * peak_flops_ * eff_.compute) +
+                  attn / (double(tp_) * peak_flops_ * eff_.attention);
+  } else {
+    c.compute_s = flops / (double(tp_) * peak_flops_ * eff_.compute);
+  }
   c.memory_s = bytes / (double(tp_) * hw_.mem_bw * eff_.memory);
   if (tp_ > 1 && w.tokens > 0) {
     const double ar_bytes = comm_bytes_per_token_ * double(w.tokens);
@@ -193,13 +199,14 @@ std::array<double, N> nelder_mead(const std::function<double(const std::array<do
 
 FitResult fit_profile(const Profile& profile) {
   // Parameters in log space: compute eff, memory eff, step overhead, seq
-  // overhead; overlap tried at a few values.
-  auto make = [](const std::array<double, 4>& x, double overlap) {
+  // overhead, attention eff; overlap tried at a few values.
+  auto make = [](const std::array<double, 5>& x, double overlap) {
     Efficiency e;
     e.compute = std::min(4.0, std::exp(x[0]));  // > 1: the measured roofline was low (a shared machine)
     e.memory = std::min(4.0, std::exp(x[1]));
     e.step_overhead_s = std::exp(x[2]);
     e.seq_overhead_s = std::exp(x[3]);
+    e.attention = std::min(4.0, std::exp(x[4]));
     e.overlap = overlap;
     return e;
   };
@@ -216,12 +223,12 @@ FitResult fit_profile(const Profile& profile) {
   double best_loss = INFINITY;
   for (double overlap : {0.0, 0.5, 1.0}) {
     for (double c0 : {0.1, 0.5}) {
-      std::array<double, 4> x0 = {std::log(c0), std::log(0.5), std::log(1e-4), std::log(1e-5)};
-      std::function<double(const std::array<double, 4>&)> f = [&](const std::array<double, 4>& x) {
+      std::array<double, 5> x0 = {std::log(c0), std::log(0.5), std::log(1e-4), std::log(1e-5), std::log(c0)};
+      std::function<double(const std::array<double, 5>&)> f = [&](const std::array<double, 5>& x) {
         return loss(make(x, overlap));
       };
-      auto x = nelder_mead<4>(f, x0, 1.0, 600);
-      x = nelder_mead<4>(f, x, 0.3, 400);
+      auto x = nelder_mead<5>(f, x0, 1.0, 800);
+      x = nelder_mead<5>(f, x, 0.3, 500);
       double l = f(x);
       if (l < best_loss) {
         best_loss = l;
