@@ -504,18 +504,9 @@ int run_bench_profile(const std::vector<std::string>& argv) {
     }
     roof = *r;
   }
-  const DType wd = (*model)->weight_dtype();
-  const DTypeInfo& di = dtype_info(wd);
   nlohmann::json j;
   j["model"] = *path;
-  j["model_config"] = {{"name", std::string("local:") + *path}, {"hidden_size", mc.hidden_size},
-                       {"intermediate_size", mc.intermediate_size}, {"num_hidden_layers", mc.n_layers},
-                       {"num_attention_heads", mc.n_heads}, {"num_key_value_heads", mc.n_kv_heads},
-                       {"head_dim", mc.head_dim}, {"vocab_size", mc.vocab_size},
-                       {"max_position_embeddings", mc.max_position}, {"tie_word_embeddings", mc.tie_embeddings},
-                       {"qkv_bias", mc.qkv_bias}, {"weight_bytes", double(di.block_bytes) / di.block_elems},
-                       {"kv_bytes", 4.0},  // the engine's KV cache is f32
-                       {"compute_dtype", (wd == DType::kQ8_0 || wd == DType::kQ4_0) ? "int8" : "fp32"}};
+  j["model_config"] = nlohmann::json::parse(bench::profile_model_config_json(**model, std::string("local:") + *path));
   j["roofline"] = nlohmann::json::parse(bench::roofline_to_json(roof));
   j["roofline_source"] = roof_source;
   j["threads"] = pool.size();
