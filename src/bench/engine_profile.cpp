@@ -76,25 +76,26 @@ Result<std::vector<StepPoint>> run_engine_profile(const Model& model, const Toke
   sc.max_step_tokens = 2 * C;
   sc.max_step_seqs = std::max(64, o.max_batch + 1);
   sc.batch_reserved_tokens = 0;
-  sc.prefix_caching = false;  // runs repeat the same prompts: a cache would turn them into hits
   std::mt19937_64 rng(o.seed);
   std::uniform_int_distribution<int32_t> tok(3, mc.vocab_size - 1);
 
   std::vector<StepPoint> out;
   for (const Scenario& sc_run : scenarios(C, o.max_batch)) {
     sc.max_chunk_tokens = sc_run.chunk;
-    std::vector<std::vector<int32_t>> prompts;
-    for (const Arrival& a : sc_run.arrivals) {
-      std::vector<int32_t> p(size_t(a.prompt));
-      for (int32_t& t : p) t = tok(rng);
-      prompts.push_back(std::move(p));
-    }
     std::vector<TimedStep> steps;
     std::vector<std::vector<double>> samples;
     // One engine for every run: the first (untimed) run sizes its scratch
     // buffers, as in a long-running server.
     TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::create(model, tokenizer, ec, &pool));
     for (int32_t run = 0; run <= o.reps; ++run) {
+      // Fresh random prompts every run: the prefix cache (on, as in a served
+      // engine) never hits, and the steps' shapes do not depend on tokens.
+      std::vector<std::vector<int32_t>> prompts;
+      for (const Arrival& a : sc_run.arrivals) {
+        std::vector<int32_t> p(size_t(a.prompt));
+        for (int32_t& t : p) t = tok(rng);
+        prompts.push_back(std::move(p));
+      }
       size_t next = 0;
       int32_t step = 0;
       size_t k = 0;  // index of the model step within the run

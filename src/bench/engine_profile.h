@@ -15,10 +15,10 @@
 //   staggered  max_batch/2 requests of C/4 prompt and C/4 output tokens, one
 //              submitted every 4 steps, chunks of C/4: decodes mixed with
 //              prompt chunks.
-// One engine runs every run of a scenario (warm scratch buffers, prefix
-// caching off so a repeated prompt is computed again). The engine is
-// deterministic (greedy sampling, fixed prompts), so every run of a
-// scenario makes the same steps; a step's time is the median over the
+// One engine runs every run of a scenario (warm scratch buffers; prefix
+// caching on, as served, with fresh random prompts every run so it never
+// hits). The scheduler is deterministic and no request stops early, so
+// every run of a scenario makes the same steps; a step's time is the median over the
 // timed runs (InternalError if two runs' steps differ).
 //
 // Thread safety: uses `pool` for the whole call.
