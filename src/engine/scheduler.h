@@ -167,7 +167,8 @@ class Scheduler {
   // reusing private scratch memory).
   StepPlan schedule() const;
   // The same plan written into `plan`, reusing its storage (a caller that
-  // schedules millions of steps, like the simulator, allocates nothing).
+  // schedules millions of steps, like the simulator, then allocates next to
+  // nothing per step).
   void schedule(StepPlan& plan) const;
   // Carries out `plan` (made by schedule() on the current state; CHECKed).
   void apply(StepPlan& plan);
