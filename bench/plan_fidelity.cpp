@@ -11,21 +11,35 @@
 // On a shared machine this measures what the engine costs on a core of its
 // own. --clock wall runs in real time instead (sleeping between arrivals).
 //
-// Usage: plan_fidelity --model DIR|GGUF --profile P.json --trace F [--limit N]
-//        [--token-scale S] [--output-scale S] [--rate-scale S] [--max-prompt N]
-//        [--max-output N] [--start S] [--clock cpu|wall] [--json]
+// Calibration: with --profile FILE the cost model is fitted to that profile.
+// Without it, the whole-engine-step profile (bench/engine_profile.h) runs in
+// this process, interleaved with the replay: --rounds R times {one timed run
+// of every profile scenario; one replay}, so that calibration and replay see
+// the same machine conditions (other tenants come and go within minutes).
+// The fit uses the profile only (each step's median over the rounds); the
+// replay is then predicted. Printed: measured percentiles as the median over
+// rounds (and their range), the prediction, and the per-round errors (round
+// k's profile alone predicting round k's replay) as the spread.
+//
+// Usage: plan_fidelity --model DIR|GGUF --trace F [--profile P.json] [--rounds R]
+//        [--limit N] [--token-scale S] [--output-scale S] [--rate-scale S]
+//        [--max-prompt N] [--max-output N] [--start S] [--clock cpu|wall] [--json]
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "bench/engine_profile.h"
+#include "bench/roofline.h"
 #include "engine/engine.h"
 #include "engine/model_loader.h"
 #include "plan/simulator.h"
@@ -44,71 +58,23 @@ double wall_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-}  // namespace
+struct Percentiles {
+  double ttft_p50 = 0, ttft_p90 = 0, tpot_p50 = 0, tpot_p90 = 0;
+  std::vector<ProfilePoint> steps;  // the replay's steps, for the diagnosis only (never fitted)
+};
 
-int main(int argc, char** argv) {
-  std::map<std::string, std::string> opt = {{"limit", "60"}, {"token-scale", "0.0625"}, {"output-scale", "0.125"},
-                                            {"rate-scale", "4"}, {"max-prompt", "160"}, {"max-output", "80"},
-                                            {"start", "600"}, {"clock", "cpu"}};
-  bool json = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--json") {
-      json = true;
-    } else if (a.rfind("--", 0) == 0 && i + 1 < argc) {
-      opt[a.substr(2)] = argv[++i];
-    }
-  }
-  for (const char* k : {"model", "profile", "trace"})
-    if (!opt.count(k)) {
-      std::fprintf(stderr, "plan_fidelity: --%s is required\n", k);
-      return 2;
-    }
-  auto loaded = load_model(opt["model"]);
-  auto prof = load_profile(opt["profile"]);
-  auto trace = load_trace(opt["trace"]);
-  if (!loaded.ok() || !prof.ok() || !trace.ok()) {
-    std::fprintf(stderr, "plan_fidelity: %s %s %s\n", loaded.status().to_string().c_str(),
-                 prof.status().to_string().c_str(), trace.status().to_string().c_str());
-    return 1;
-  }
-  TraceTransform x;
-  x.start_s = std::atof(opt["start"].c_str());
-  x.limit = std::atoll(opt["limit"].c_str());
-  x.token_scale = std::atof(opt["token-scale"].c_str());
-  x.output_scale = std::atof(opt["output-scale"].c_str());
-  x.rate_scale = std::atof(opt["rate-scale"].c_str());
-  x.max_prompt = std::atoi(opt["max-prompt"].c_str());
-  x.max_output = std::atoi(opt["max-output"].c_str());
-  Trace t = transform_trace(*trace, x);
-  const bool cpu_clock = opt["clock"] == "cpu";
-
-  // One scheduler config for both.
-  SchedulerConfig sc;
-  sc.n_blocks = std::atoi(opt.count("blocks") ? opt["blocks"].c_str() : "64");
-  sc.block_size = 16;
-  sc.max_step_tokens = 256;
-  sc.max_chunk_tokens = 128;
-  sc.max_step_seqs = 32;
-  sc.batch_reserved_tokens = 0;
-  sc.preemption = PreemptionMode::kRecompute;
-
-  // ---- the real engine
+// Replays `t` through a fresh engine; TTFT and TPOT percentiles.
+Result<Percentiles> replay(const LoadedModel& loaded, const SchedulerConfig& sc, const Trace& t, bool cpu_clock) {
   ThreadPool pool(1);
   EngineConfig ec;
   ec.scheduler = sc;
-  auto engine = Engine::create(*loaded->model, *loaded->tokenizer, ec, &pool);
-  if (!engine.ok()) {
-    std::fprintf(stderr, "plan_fidelity: %s\n", engine.status().to_string().c_str());
-    return 1;
-  }
+  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::create(*loaded.model, *loaded.tokenizer, ec, &pool));
   const size_t n = t.requests.size();
   std::vector<double> first(n, -1), last(n, -1), done(n, -1);
-  std::vector<int> tokens(n, 0);
-  std::map<RequestId, size_t> idx;
   std::vector<std::pair<size_t, bool>> pending;  // events of the running step
+  std::vector<ProfilePoint> steps;
   std::mt19937 rng(7);
-  std::uniform_int_distribution<int32_t> tok(3, loaded->model->config().vocab_size - 1);
+  std::uniform_int_distribution<int32_t> tok(3, loaded.model->config().vocab_size - 1);
   double vclock = 0;
   const double w0 = wall_s();
   size_t next = 0, finished = 0;
@@ -123,16 +89,11 @@ int main(int argc, char** argv) {
       g.sampling.temperature = 0;
       const size_t k = next;
       g.on_event = [&, k](const StreamEvent& e) { pending.push_back({k, e.finished}); };
-      auto id = (*engine)->submit(std::move(g));
-      if (!id.ok()) {
-        std::fprintf(stderr, "plan_fidelity: submit: %s\n", id.status().to_string().c_str());
-        return 1;
-      }
-      idx[*id] = k;
+      TANDEM_RETURN_IF_ERROR(engine->submit(std::move(g)).status());
       ++next;
     }
     const double c0 = thread_cpu_s();
-    const bool worked = (*engine)->step();
+    const bool worked = engine->step();
     const double c1 = thread_cpu_s();
     if (!worked) {
       if (next >= n) break;
@@ -141,6 +102,17 @@ int main(int argc, char** argv) {
       continue;
     }
     vclock += c1 - c0;
+    if (!engine->last_step_shape().empty()) {
+      ProfilePoint q;
+      bool prompt = false;
+      for (const StepChunkShape& c : engine->last_step_shape()) {
+        q.work.add_chunk(c.start, c.len, c.sample);
+        prompt |= c.len > 1;
+      }
+      q.seconds = c1 - c0;
+      q.kind = prompt ? "with a prompt chunk" : "decodes only";
+      steps.push_back(std::move(q));
+    }
     const double at = now();
     for (auto [k, fin] : pending) {
       if (fin) {
@@ -150,58 +122,238 @@ int main(int argc, char** argv) {
       }
       if (first[k] < 0) first[k] = at;
       last[k] = at;
-      tokens[k] += 1;
     }
     pending.clear();
   }
-  std::vector<double> m_ttft, m_tpot;
+  std::vector<double> ttft, tpot;
   for (size_t i = 0; i < n; ++i) {
-    m_ttft.push_back(first[i] - t.requests[i].arrival_s);
-    if (t.requests[i].output_tokens > 1) m_tpot.push_back((last[i] - first[i]) / (t.requests[i].output_tokens - 1));
+    ttft.push_back(first[i] - t.requests[i].arrival_s);
+    if (t.requests[i].output_tokens > 1) tpot.push_back((last[i] - first[i]) / (t.requests[i].output_tokens - 1));
   }
+  const Distribution a = distribution_of(ttft), b = distribution_of(tpot);
+  return Percentiles{a.p50, a.p90, b.p50, b.p90, std::move(steps)};
+}
 
-  // ---- the simulator, calibrated on the profile
-  FitResult fit = fit_profile(*prof);
+struct Prediction {
+  Percentiles p;
+  FitResult fit;
+  double utilisation = 0;
+};
+
+Result<Prediction> predict(const Profile& prof, const SchedulerConfig& sc, const Trace& t) {
+  Prediction out;
+  out.fit = fit_profile(prof);
   SimConfig c;
-  c.model = prof->model;
+  c.model = prof.model;
   c.colocated = true;
-  c.mixed.hardware = prof->hardware;
+  c.mixed.hardware = prof.hardware;
   c.mixed.instances = 1;
-  c.mixed.eff = fit.eff;
+  c.mixed.eff = out.fit.eff;
   c.mixed.sched = sc;
-  auto sim = simulate(c, t);
-  if (!sim.ok()) {
-    std::fprintf(stderr, "plan_fidelity: %s\n", sim.status().to_string().c_str());
+  TANDEM_ASSIGN_OR_RETURN(SimResult sim, simulate(c, t));
+  out.p = {sim.ttft.p50, sim.ttft.p90, sim.tpot.p50, sim.tpot.p90, {}};
+  out.utilisation = sim.pools[0].utilisation;
+  return out;
+}
+
+// A profile (as tandem bench profile --json writes it) from in-process points.
+Result<Profile> make_profile(const Model& model, const bench::Roofline& roof, const std::vector<bench::StepPoint>& pts) {
+  nlohmann::json j;
+  j["model_config"] = nlohmann::json::parse(bench::profile_model_config_json(model, "local"));
+  j["roofline"] = nlohmann::json::parse(bench::roofline_to_json(roof));
+  nlohmann::json arr = nlohmann::json::array();
+  for (const bench::StepPoint& p : pts) {
+    nlohmann::json ch = nlohmann::json::array();
+    for (const bench::StepChunk& c : p.chunks) ch.push_back({c.start, c.len, c.sample ? 1 : 0});
+    arr.push_back({{"kind", p.kind}, {"chunks", ch}, {"seconds", p.seconds}});
+  }
+  j["points"] = arr;
+  return parse_profile(j.dump(), "in-process engine profile");
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::map<std::string, std::string> opt = {{"limit", "60"}, {"token-scale", "0.0625"}, {"output-scale", "0.125"},
+                                            {"rate-scale", "4"}, {"max-prompt", "160"}, {"max-output", "80"},
+                                            {"start", "600"}, {"clock", "cpu"}, {"rounds", "5"}, {"max-batch", "32"}};
+  bool json = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--json") {
+      json = true;
+    } else if (a.rfind("--", 0) == 0 && i + 1 < argc) {
+      opt[a.substr(2)] = argv[++i];
+    }
+  }
+  for (const char* k : {"model", "trace"})
+    if (!opt.count(k)) {
+      std::fprintf(stderr, "plan_fidelity: --%s is required\n", k);
+      return 2;
+    }
+  auto loaded = load_model(opt["model"]);
+  auto trace = load_trace(opt["trace"]);
+  if (!loaded.ok() || !trace.ok()) {
+    std::fprintf(stderr, "plan_fidelity: %s %s\n", loaded.status().to_string().c_str(),
+                 trace.status().to_string().c_str());
     return 1;
   }
-  Distribution mt = distribution_of(m_ttft), mp = distribution_of(m_tpot);
-  auto err = [](double pred, double meas) { return meas > 0 ? 100 * (pred - meas) / meas : 0.0; };
+  TraceTransform x;
+  x.start_s = std::atof(opt["start"].c_str());
+  x.limit = std::atoll(opt["limit"].c_str());
+  x.token_scale = std::atof(opt["token-scale"].c_str());
+  x.output_scale = std::atof(opt["output-scale"].c_str());
+  x.rate_scale = std::atof(opt["rate-scale"].c_str());
+  x.max_prompt = std::atoi(opt["max-prompt"].c_str());
+  x.max_output = std::atoi(opt["max-output"].c_str());
+  Trace t = transform_trace(*trace, x);
+  const bool cpu_clock = opt["clock"] == "cpu";
+  const int rounds = std::max(1, std::atoi(opt["rounds"].c_str()));
+
+  // One scheduler config for both.
+  SchedulerConfig sc;
+  sc.n_blocks = std::atoi(opt.count("blocks") ? opt["blocks"].c_str() : "64");
+  sc.block_size = 16;
+  sc.max_step_tokens = 256;
+  sc.max_chunk_tokens = 128;
+  sc.max_step_seqs = 32;
+  sc.batch_reserved_tokens = 0;
+  sc.preemption = PreemptionMode::kRecompute;
+
+  auto fail = [](const Status& st) {
+    std::fprintf(stderr, "plan_fidelity: %s\n", st.to_string().c_str());
+    return 1;
+  };
+  std::optional<Profile> file_profile;
+  if (opt.count("profile")) {
+    auto prof = load_profile(opt["profile"]);
+    if (!prof.ok()) return fail(prof.status());
+    file_profile = *prof;
+  }
+  bench::Roofline roof;
+  ThreadPool pool(1);
+  if (!file_profile) {
+    bench::RooflineOptions ro;
+    ro.seconds = 1.5;
+    ro.mem_bytes = size_t(256) << 20;
+    auto r = bench::measure_roofline(ro, pool);
+    if (!r.ok()) return fail(r.status());
+    roof = *r;
+  }
+  bench::EngineProfileOptions eo;
+  eo.reps = 1;
+  eo.max_batch = std::atoi(opt["max-batch"].c_str());
+  eo.cpu_time = cpu_clock;
+  std::vector<Percentiles> measured;
+  std::vector<Prediction> per_round;
+  std::vector<bench::StepPoint> pooled;  // samples of every round
+  for (int k = 0; k < rounds; ++k) {
+    if (!file_profile) {
+      auto pts = bench::run_engine_profile(*loaded->model, *loaded->tokenizer, eo, pool, nullptr);
+      if (!pts.ok()) return fail(pts.status());
+      if (k == 0) pooled = *pts;
+      else {
+        if (pts->size() != pooled.size()) return fail(internal_error("profile rounds differ in steps"));
+        for (size_t i = 0; i < pts->size(); ++i)
+          pooled[i].samples.insert(pooled[i].samples.end(), (*pts)[i].samples.begin(), (*pts)[i].samples.end());
+      }
+      auto prof = make_profile(*loaded->model, roof, *pts);
+      if (!prof.ok()) return fail(prof.status());
+      auto pr = predict(*prof, sc, t);
+      if (!pr.ok()) return fail(pr.status());
+      per_round.push_back(*pr);
+    }
+    auto m = replay(*loaded, sc, t, cpu_clock);
+    if (!m.ok()) return fail(m.status());
+    measured.push_back(*m);
+  }
+  for (bench::StepPoint& p : pooled) p.seconds = median(p.samples);
+  Profile prof;
+  if (file_profile) {
+    prof = *file_profile;
+  } else {
+    auto pp = make_profile(*loaded->model, roof, pooled);
+    if (!pp.ok()) return fail(pp.status());
+    prof = *pp;
+  }
+  auto pred = predict(prof, sc, t);
+  if (!pred.ok()) return fail(pred.status());
+
+  using Field = double Percentiles::*;
+  const std::vector<std::pair<const char*, Field>> fields = {{"ttft_p50", &Percentiles::ttft_p50},
+                                                             {"ttft_p90", &Percentiles::ttft_p90},
+                                                             {"tpot_p50", &Percentiles::tpot_p50},
+                                                             {"tpot_p90", &Percentiles::tpot_p90}};
+  auto err = [](double p, double m) { return m > 0 ? 100 * (p - m) / m : 0.0; };
   TraceStats st = trace_stats(t);
+  nlohmann::json j;
+  j["requests"] = t.requests.size();
+  j["mean_prompt"] = st.mean_prompt;
+  j["mean_output"] = st.mean_output;
+  j["rate"] = st.rate;
+  j["clock"] = cpu_clock ? "thread_cpu" : "wall";
+  j["rounds"] = rounds;
+  j["profile"] = file_profile ? opt["profile"] : "in-process engine steps, interleaved";
+  j["fit_mean_abs_rel_err"] = pred->fit.mean_abs_rel_err;
+  j["fit"] = {{"compute_eff", pred->fit.eff.compute}, {"attention_eff", pred->fit.eff.attention},
+              {"memory_eff", pred->fit.eff.memory}, {"overlap", pred->fit.eff.overlap},
+              {"step_overhead_s", pred->fit.eff.step_overhead_s}, {"seq_overhead_s", pred->fit.eff.seq_overhead_s}};
+  j["sim_utilisation"] = pred->utilisation;
+  for (const auto& [name, f] : fields) {
+    std::vector<double> ms;
+    for (const Percentiles& m : measured) ms.push_back(m.*f);
+    const double med = median(ms);
+    j["measured"][name] = med;
+    j["measured_min"][name] = *std::min_element(ms.begin(), ms.end());
+    j["measured_max"][name] = *std::max_element(ms.begin(), ms.end());
+    j["predicted"][name] = pred->p.*f;
+    j["error_pct"][name] = err(pred->p.*f, med);
+    nlohmann::json rounds_err = nlohmann::json::array();
+    for (size_t k = 0; k < per_round.size(); ++k) rounds_err.push_back(err(per_round[k].p.*f, measured[k].*f));
+    j["round_error_pct"][name] = rounds_err;
+  }
+  // Diagnosis (not calibration): the fitted cost model against the replay's
+  // own steps, summed per kind, over all rounds.
+  {
+    CostModel cm(prof.model, prof.hardware, 1, pred->fit.eff);
+    std::map<std::string, std::pair<double, double>> sums;  // kind -> (measured, predicted)
+    for (const Percentiles& m : measured)
+      for (const ProfilePoint& q : m.steps) {
+        sums[q.kind].first += q.seconds;
+        sums[q.kind].second += cm.step_time(q.work);
+      }
+    for (const auto& [kind, v] : sums) j["replay_steps_error_pct"][kind] = err(v.second, v.first);
+  }
   if (json) {
-    nlohmann::json j;
-    j["requests"] = n;
-    j["mean_prompt"] = st.mean_prompt;
-    j["mean_output"] = st.mean_output;
-    j["rate"] = st.rate;
-    j["clock"] = cpu_clock ? "thread_cpu" : "wall";
-    j["fit_mean_abs_rel_err"] = fit.mean_abs_rel_err;
-    j["measured"] = {{"ttft_p50", mt.p50}, {"ttft_p90", mt.p90}, {"tpot_p50", mp.p50}, {"tpot_p90", mp.p90}};
-    j["predicted"] = {{"ttft_p50", sim->ttft.p50}, {"ttft_p90", sim->ttft.p90}, {"tpot_p50", sim->tpot.p50},
-                      {"tpot_p90", sim->tpot.p90}};
-    j["sim_utilisation"] = sim->pools[0].utilisation;
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
   std::printf("slice: %zu requests of %s from %.0f s, prompts x%.4g (mean %.1f, max %d), outputs x%.4g (mean %.1f, max %d), arrivals x%.3g faster (%.2f req/s)\n",
-              n, trace->name.c_str(), x.start_s, x.token_scale, st.mean_prompt, x.max_prompt, x.output_scale,
-              st.mean_output, x.max_output, x.rate_scale, st.rate);
-  std::printf("clock: %s; profile fit error mean %.1f%% (max %.1f%%); simulated utilisation %.0f%%\n",
-              cpu_clock ? "engine thread CPU time (virtual)" : "wall", 100 * fit.mean_abs_rel_err,
-              100 * fit.max_abs_rel_err, 100 * sim->pools[0].utilisation);
-  std::printf("%-10s %12s %12s %8s\n", "metric", "measured ms", "predicted ms", "error");
-  std::printf("%-10s %12.3f %12.3f %+7.1f%%\n", "TTFT p50", 1e3 * mt.p50, 1e3 * sim->ttft.p50, err(sim->ttft.p50, mt.p50));
-  std::printf("%-10s %12.3f %12.3f %+7.1f%%\n", "TTFT p90", 1e3 * mt.p90, 1e3 * sim->ttft.p90, err(sim->ttft.p90, mt.p90));
-  std::printf("%-10s %12.3f %12.3f %+7.1f%%\n", "TPOT p50", 1e3 * mp.p50, 1e3 * sim->tpot.p50, err(sim->tpot.p50, mp.p50));
-  std::printf("%-10s %12.3f %12.3f %+7.1f%%\n", "TPOT p90", 1e3 * mp.p90, 1e3 * sim->tpot.p90, err(sim->tpot.p90, mp.p90));
+              t.requests.size(), trace->name.c_str(), x.start_s, x.token_scale, st.mean_prompt, x.max_prompt,
+              x.output_scale, st.mean_output, x.max_output, x.rate_scale, st.rate);
+  std::printf("clock: %s; profile: %s; %d rounds; fit error mean %.1f%% (max %.1f%%) over %d points; simulated utilisation %.0f%%\n",
+              cpu_clock ? "engine thread CPU time (virtual)" : "wall", j["profile"].get<std::string>().c_str(), rounds,
+              100 * pred->fit.mean_abs_rel_err, 100 * pred->fit.max_abs_rel_err, pred->fit.n_points,
+              100 * pred->utilisation);
+  std::printf("%-10s %12s %17s %12s %8s  %s\n", "metric", "measured ms", "(range)", "predicted ms", "error",
+              "per-round errors");
+  for (const auto& [name, f] : fields) {
+    std::string rs;
+    for (double e : j["round_error_pct"][name]) {
+      char b[16];
+      std::snprintf(b, sizeof b, " %+.0f%%", e);
+      rs += b;
+    }
+    std::printf("%-10s %12.3f  (%6.3f-%6.3f) %12.3f %+7.1f%% %s\n", name, 1e3 * j["measured"][name].get<double>(),
+                1e3 * j["measured_min"][name].get<double>(), 1e3 * j["measured_max"][name].get<double>(),
+                1e3 * pred->p.*f, j["error_pct"][name].get<double>(), rs.c_str());
+  }
+  for (const auto& [kind, e] : j["replay_steps_error_pct"].items())
+    std::printf("cost model on the replay's own steps (%s): total time %+.1f%%\n", kind.c_str(), e.get<double>());
   return 0;
 }

@@ -7,9 +7,26 @@
 #include <memory>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "model/kv_cache.h"
 
 namespace tandem::bench {
+
+std::string profile_model_config_json(const Model& model, const std::string& name) {
+  const ModelConfig& mc = model.config();
+  const DType wd = model.weight_dtype();
+  const DTypeInfo& di = dtype_info(wd);
+  const nlohmann::json j = {{"name", name}, {"hidden_size", mc.hidden_size},
+                            {"intermediate_size", mc.intermediate_size}, {"num_hidden_layers", mc.n_layers},
+                            {"num_attention_heads", mc.n_heads}, {"num_key_value_heads", mc.n_kv_heads},
+                            {"head_dim", mc.head_dim}, {"vocab_size", mc.vocab_size},
+                            {"max_position_embeddings", mc.max_position}, {"tie_word_embeddings", mc.tie_embeddings},
+                            {"qkv_bias", mc.qkv_bias}, {"weight_bytes", double(di.block_bytes) / di.block_elems},
+                            {"kv_bytes", 4.0},  // the engine's KV cache is f32
+                            {"compute_dtype", (wd == DType::kQ8_0 || wd == DType::kQ4_0) ? "int8" : "fp32"}};
+  return j.dump();
+}
 
 std::vector<StepPoint> default_step_grid(int32_t max_context, int32_t max_batch) {
   std::vector<StepPoint> g;

@@ -42,6 +42,10 @@ struct StepProfileOptions {
   bool cpu_time = false;
 };
 
+// The model's shape as the planner reads it (plan/model_spec.h: Hugging Face
+// config keys plus weight_bytes, kv_bytes, compute_dtype), a JSON object.
+std::string profile_model_config_json(const Model& model, const std::string& name);
+
 // The default grid of step shapes for a model with `max_context` positions.
 std::vector<StepPoint> default_step_grid(int32_t max_context, int32_t max_batch);
 

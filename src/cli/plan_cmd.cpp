@@ -12,10 +12,12 @@
 
 #include "base/mapped_file.h"
 #include "base/thread_pool.h"
+#include "bench/engine_profile.h"
 #include "bench/roofline.h"
 #include "bench/step_profile.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "engine/model_loader.h"
 #include "model/model.h"
 #include "plan/model_import.h"
 #include "plan/planner.h"
@@ -418,9 +420,11 @@ int run_bench_profile(const std::vector<std::string>& argv) {
       {"roofline-seconds", "", true, "in-process roofline measurement time (default 1.5)"},
       {"conditions", "", true, "free text recorded with the profile (what else ran)"},
       {"cpu-time", "", false, "time steps with the thread CPU clock (needs --threads 1): leaves out time other processes take"},
+      {"engine", "", false, "time whole engine steps (scheduling, forward, sampling, detokenizing) of synthetic "
+                            "requests instead of bare forward passes"},
       {"help", "h", false, "show this help"},
   };
-  const char* synopsis = "tandem bench profile -m MODEL [--json] [--reps N] [--max-batch B] [--roofline FILE]";
+  const char* synopsis = "tandem bench profile -m MODEL [--engine] [--json] [--reps N] [--max-batch B] [--roofline FILE]";
   auto parsed = Args::parse(argv, flags);
   if (!parsed.ok()) {
     std::fprintf(stderr, "tandem bench profile: %s\n\nusage: %s\n\noptions:\n%s", parsed.status().message().c_str(),
@@ -443,23 +447,40 @@ int run_bench_profile(const std::vector<std::string>& argv) {
     return usage_error("bench profile", "bad numeric option");
   std::unique_ptr<ThreadPool> own;
   ThreadPool& pool = *threads > 0 ? *(own = std::make_unique<ThreadPool>(int(*threads))) : ThreadPool::global();
-  auto model = Model::load(*path);
-  if (!model.ok()) {
-    std::fprintf(stderr, "tandem bench profile: %s\n", model.status().message().c_str());
+  auto loaded = load_model(*path);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "tandem bench profile: %s\n", loaded.status().message().c_str());
     return 1;
   }
+  const std::unique_ptr<Model>* model = &loaded->model;
   const ModelConfig& mc = (*model)->config();
   int32_t ctx = int32_t(*maxc > 0 ? *maxc : std::min<int64_t>(mc.max_position > 0 ? mc.max_position : 2048, 2048));
-  auto grid = bench::default_step_grid(ctx, int32_t(*maxb));
-  bench::StepProfileOptions so;
-  so.reps = int32_t(*reps);
-  so.cpu_time = a.has("cpu-time");
-  if (so.cpu_time && pool.size() != 1) return usage_error("bench profile", "--cpu-time needs --threads 1");
+  const bool cpu_time = a.has("cpu-time");
+  if (cpu_time && pool.size() != 1) return usage_error("bench profile", "--cpu-time needs --threads 1");
   auto progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
-  Status st = bench::run_step_profile(**model, grid, so, pool, progress);
-  if (!st.ok()) {
-    std::fprintf(stderr, "tandem bench profile: %s\n", st.message().c_str());
-    return 1;
+  std::vector<bench::StepPoint> grid;
+  if (a.has("engine")) {
+    bench::EngineProfileOptions eo;
+    eo.reps = int32_t(*reps);
+    eo.max_batch = int32_t(*maxb);
+    eo.max_context = ctx;
+    eo.cpu_time = cpu_time;
+    auto r = bench::run_engine_profile(**model, *loaded->tokenizer, eo, pool, progress);
+    if (!r.ok()) {
+      std::fprintf(stderr, "tandem bench profile: %s\n", r.status().message().c_str());
+      return 1;
+    }
+    grid = std::move(*r);
+  } else {
+    grid = bench::default_step_grid(ctx, int32_t(*maxb));
+    bench::StepProfileOptions so;
+    so.reps = int32_t(*reps);
+    so.cpu_time = cpu_time;
+    Status st = bench::run_step_profile(**model, grid, so, pool, progress);
+    if (!st.ok()) {
+      std::fprintf(stderr, "tandem bench profile: %s\n", st.message().c_str());
+      return 1;
+    }
   }
   bench::Roofline roof;
   std::string roof_source = "measured";
@@ -483,22 +504,14 @@ int run_bench_profile(const std::vector<std::string>& argv) {
     }
     roof = *r;
   }
-  const DType wd = (*model)->weight_dtype();
-  const DTypeInfo& di = dtype_info(wd);
   nlohmann::json j;
   j["model"] = *path;
-  j["model_config"] = {{"name", std::string("local:") + *path}, {"hidden_size", mc.hidden_size},
-                       {"intermediate_size", mc.intermediate_size}, {"num_hidden_layers", mc.n_layers},
-                       {"num_attention_heads", mc.n_heads}, {"num_key_value_heads", mc.n_kv_heads},
-                       {"head_dim", mc.head_dim}, {"vocab_size", mc.vocab_size},
-                       {"max_position_embeddings", mc.max_position}, {"tie_word_embeddings", mc.tie_embeddings},
-                       {"qkv_bias", mc.qkv_bias}, {"weight_bytes", double(di.block_bytes) / di.block_elems},
-                       {"kv_bytes", 4.0},  // the engine's KV cache is f32
-                       {"compute_dtype", (wd == DType::kQ8_0 || wd == DType::kQ4_0) ? "int8" : "fp32"}};
+  j["model_config"] = nlohmann::json::parse(bench::profile_model_config_json(**model, std::string("local:") + *path));
   j["roofline"] = nlohmann::json::parse(bench::roofline_to_json(roof));
   j["roofline_source"] = roof_source;
   j["threads"] = pool.size();
-  j["clock"] = so.cpu_time ? "thread_cpu" : "wall";
+  j["clock"] = cpu_time ? "thread_cpu" : "wall";
+  j["steps"] = a.has("engine") ? "engine" : "forward";
   j["conditions"] = a.get("conditions").value_or("");
   {
     double l1 = 0, l5 = 0, l15 = 0;
@@ -521,7 +534,8 @@ int run_bench_profile(const std::vector<std::string>& argv) {
     return 1;
   }
   FitResult fit = fit_profile(*prof);
-  j["fit"] = {{"compute_eff", fit.eff.compute}, {"memory_eff", fit.eff.memory}, {"overlap", fit.eff.overlap},
+  j["fit"] = {{"compute_eff", fit.eff.compute}, {"attention_eff", fit.eff.attention},
+              {"memory_eff", fit.eff.memory}, {"overlap", fit.eff.overlap},
               {"step_overhead_s", fit.eff.step_overhead_s}, {"seq_overhead_s", fit.eff.seq_overhead_s},
               {"mean_abs_rel_err", fit.mean_abs_rel_err}, {"median_abs_rel_err", fit.median_abs_rel_err},
               {"max_abs_rel_err", fit.max_abs_rel_err}, {"points", fit.n_points}};
@@ -530,15 +544,15 @@ int run_bench_profile(const std::vector<std::string>& argv) {
     return 0;
   }
   CostModel cm(prof->model, prof->hardware, 1, fit.eff);
-  std::printf("%-8s %6s %7s %10s %10s %7s\n", "kind", "chunks", "tokens", "measured", "predicted", "error");
+  std::printf("%-16s %6s %7s %10s %10s %7s\n", "kind", "chunks", "tokens", "measured", "predicted", "error");
   for (const ProfilePoint& p : prof->points) {
     const double pr = cm.step_time(p.work);
-    std::printf("%-8s %6lld %7lld %8.3f ms %8.3f ms %+6.1f%%\n", p.kind.c_str(), (long long)p.work.seqs,
+    std::printf("%-16s %6lld %7lld %8.3f ms %8.3f ms %+6.1f%%\n", p.kind.c_str(), (long long)p.work.seqs,
                 (long long)p.work.tokens, p.seconds * 1e3, pr * 1e3, 100 * (pr - p.seconds) / p.seconds);
   }
-  std::printf("fit: compute %.3f of %.1f GFLOP/s, memory %.3f of %.1f GB/s, overlap %.1f, step %.3f ms + %.4f ms/seq; "
+  std::printf("fit: compute %.3f (attention %.3f) of %.1f GFLOP/s, memory %.3f of %.1f GB/s, overlap %.1f, step %.3f ms + %.4f ms/seq; "
               "error mean %.1f%%, median %.1f%%, max %.1f%% over %d points\n",
-              fit.eff.compute, prof->hardware.flops_for(prof->model.compute_dtype) / 1e9, fit.eff.memory,
+              fit.eff.compute, fit.eff.attention, prof->hardware.flops_for(prof->model.compute_dtype) / 1e9, fit.eff.memory,
               prof->hardware.mem_bw / 1e9, fit.eff.overlap, fit.eff.step_overhead_s * 1e3, fit.eff.seq_overhead_s * 1e3,
               100 * fit.mean_abs_rel_err, 100 * fit.median_abs_rel_err, 100 * fit.max_abs_rel_err, fit.n_points);
   return 0;

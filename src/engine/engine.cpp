@@ -212,6 +212,8 @@ bool Engine::step() {
   StepPlan plan = sched_.schedule();
   int64_t prompt_tokens = 0, generated = 0;
   const bool worked = !plan.chunks.empty();
+  last_shape_.clear();
+  for (const ChunkPlan& c : plan.chunks) last_shape_.push_back({c.start, c.len, c.sample});
   if (worked) {
     sched_.apply(plan);
     // Swap-outs first: a swap-in may land in a block a swap-out just vacated.

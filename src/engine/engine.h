@@ -89,6 +89,14 @@ struct EngineConfig {
   int64_t max_queued_tokens = 0;
 };
 
+// One chunk of a step that ran: positions [start, start + len) of one
+// sequence; sample: a token was sampled from its last position.
+struct StepChunkShape {
+  int32_t start = 0;
+  int32_t len = 0;
+  bool sample = false;
+};
+
 // Why submit() refused a request for load (ResourceExhausted).
 enum class Overload : uint8_t { kNone, kQueueFull, kMemoryFull };
 
@@ -135,6 +143,10 @@ class Engine {
 
   EngineStats stats() const;
   const SchedulerConfig& scheduler_config() const { return sched_.config(); }
+  // The chunks of the last step() that ran the model (empty if it ran none),
+  // for step-time profiles (bench/engine_profile.h). Stepping thread only;
+  // valid until the next step.
+  const std::vector<StepChunkShape>& last_step_shape() const { return last_shape_; }
 
  private:
   struct Live;
@@ -166,6 +178,7 @@ class Engine {
   int32_t dequeued_requests_ = 0;  // this step's admissions (and ends before admission)
   int64_t dequeued_tokens_ = 0;
   std::vector<double> logprob_work_;
+  std::vector<StepChunkShape> last_shape_;  // stepping thread only
 
   mutable std::mutex mu_;  // guards the fields below
   std::condition_variable cv_;

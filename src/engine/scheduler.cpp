@@ -53,8 +53,9 @@ Scheduler::Scheduler(const SchedulerConfig& config)
 Result<SeqId> Scheduler::submit(SeqRequest request) {
   if (request.prompt.empty()) return invalid_argument("prompt is empty");
   if (request.max_new_tokens < 1) return invalid_argument("max_new_tokens must be >= 1");
-  for (int32_t t : request.prompt)
-    if (t < 0) return invalid_argument("prompt holds a negative token id");
+  int32_t any = 0;  // sign bit set iff some id is negative (a loop without exits vectorizes)
+  for (int32_t t : request.prompt) any |= t;
+  if (any < 0) return invalid_argument("prompt holds a negative token id");
   if (static_cast<int64_t>(request.prompt.size()) >= config_.max_seq_len) {
     return out_of_range("prompt has " + std::to_string(request.prompt.size()) +
                         " tokens; at most " + std::to_string(config_.max_seq_len - 1) +
@@ -67,7 +68,8 @@ Result<SeqId> Scheduler::submit(SeqRequest request) {
   s.tokens = std::move(request.prompt);
   s.prompt_len = static_cast<int32_t>(s.tokens.size());
   s.max_new_tokens = request.max_new_tokens;
-  extend_block_hashes(s.tokens, config_.block_size, s.hashes);
+  // Block hashes serve prefix caching only; without it they are never read.
+  if (config_.prefix_caching) extend_block_hashes(s.tokens, config_.block_size, s.hashes);
   const SeqId id = s.id;
   seqs_.emplace(id, std::move(s));
   return id;
@@ -115,16 +117,34 @@ int Scheduler::rank_class(const Seq& s) const {
 
 class Scheduler::Planner {
  public:
-  explicit Planner(const Scheduler& s)
-      : s_(s), cfg_(s.config_), avail_(s.device_.available()), host_avail_(s.host_.available()) {}
+  Planner(const Scheduler& s, StepPlan& plan)
+      : s_(s),
+        cfg_(s.config_),
+        plan_(plan),
+        order_(s.order_scratch_),
+        done_(s.done_scratch_),
+        avail_(s.device_.available()),
+        host_avail_(s.host_.available()) {}
 
-  StepPlan run() {
+  void run() {
+    plan_.preempted.clear();
+    plan_.chunks.clear();
+    plan_.n_tokens = 0;
+    plan_.swap_out.clear();
+    plan_.swap_in.clear();
     plan_.version = s_.version_;
-    for (const auto& [id, seq] : s_.seqs_) order_.push_back(&seq);
-    std::stable_sort(order_.begin(), order_.end(), [&](const Seq* a, const Seq* b) {
-      return s_.rank_class(*a) < s_.rank_class(*b);  // ties keep submit order
-    });
+    // By rank: class 0 then class 1, each in submit (id) order.
+    order_.clear();
+    bool any_batch = false;
+    for (const auto& [id, seq] : s_.seqs_) {
+      if (s_.rank_class(seq) == 0) order_.push_back(&seq);
+      else any_batch = true;
+    }
+    if (any_batch)
+      for (const auto& [id, seq] : s_.seqs_)
+        if (s_.rank_class(seq) == 1) order_.push_back(&seq);
     done_.assign(order_.size(), 0);
+    plan_.chunks.reserve(std::min(order_.size(), static_cast<size_t>(cfg_.max_step_seqs)));
 
     budget_ = cfg_.max_step_tokens;
     seqs_left_ = cfg_.max_step_seqs;
@@ -221,7 +241,6 @@ class Scheduler::Planner {
       plan_.n_tokens += c.len;
       plan_.chunks.push_back(std::move(c));
     }
-    return std::move(plan_);
   }
 
  private:
@@ -287,9 +306,9 @@ class Scheduler::Planner {
 
   const Scheduler& s_;
   const SchedulerConfig& cfg_;
-  StepPlan plan_;
-  std::vector<const Seq*> order_;  // live sequences by rank
-  std::vector<char> done_;         // per order_ entry: 0, kScheduled, kPreempted
+  StepPlan& plan_;
+  std::vector<const Seq*>& order_;  // live sequences by rank
+  std::vector<char>& done_;         // per order_ entry: 0, kScheduled, kPreempted
   int32_t avail_;                  // device blocks available after the plan so far
   int32_t host_avail_;
   std::unordered_map<BlockId, int32_t> delta_;  // planned ref-count changes
@@ -301,8 +320,14 @@ class Scheduler::Planner {
 };
 
 StepPlan Scheduler::schedule() const {
+  StepPlan plan;
+  schedule(plan);
+  return plan;
+}
+
+void Scheduler::schedule(StepPlan& plan) const {
   TANDEM_CHECK(!in_flight_, "schedule() between apply() and commit()");
-  return Planner(*this).run();
+  Planner(*this, plan).run();
 }
 
 void Scheduler::apply(StepPlan& plan) {
@@ -395,7 +420,7 @@ std::vector<FinishedSeq> Scheduler::commit(const StepPlan& plan, std::span<const
     if (!c.sample) continue;
     TANDEM_CHECK(outputs[i].token >= 0, "commit(): a sampled chunk needs a token");
     s.tokens.push_back(outputs[i].token);
-    extend_block_hashes(s.tokens, config_.block_size, s.hashes);
+    if (config_.prefix_caching) extend_block_hashes(s.tokens, config_.block_size, s.hashes);
     const int32_t generated = static_cast<int32_t>(s.tokens.size()) - s.prompt_len;
     std::optional<SeqEnd> end;
     if (outputs[i].stop) end = SeqEnd::kStop;
@@ -430,7 +455,7 @@ Status Scheduler::check_invariants() const {
   for (const auto& [id, s] : seqs_) {
     const std::string name = "sequence " + std::to_string(id);
     const int32_t len = static_cast<int32_t>(s.tokens.size());
-    if (s.hashes.size() != s.tokens.size() / static_cast<size_t>(config_.block_size))
+    if (config_.prefix_caching && s.hashes.size() != s.tokens.size() / static_cast<size_t>(config_.block_size))
       return internal_error(name + ": block hashes out of date");
     if (len - s.prompt_len >= s.max_new_tokens || len >= config_.max_seq_len)
       return internal_error(name + ": should have finished");

@@ -163,8 +163,13 @@ class Scheduler {
   // not yet applied. NotFound for an unknown or already finished id.
   Status cancel(SeqId id);
 
-  // The next step's plan for the current state. Does not mutate.
+  // The next step's plan for the current state. Does not mutate (beyond
+  // reusing private scratch memory).
   StepPlan schedule() const;
+  // The same plan written into `plan`, reusing its storage (a caller that
+  // schedules millions of steps, like the simulator, then allocates next to
+  // nothing per step).
+  void schedule(StepPlan& plan) const;
   // Carries out `plan` (made by schedule() on the current state; CHECKed).
   void apply(StepPlan& plan);
   // After the model ran the applied plan: outputs[i] belongs to
@@ -199,7 +204,7 @@ class Scheduler {
     Priority priority = Priority::kInteractive;
     int64_t submit_step = 0;
     std::vector<int32_t> tokens;
-    std::vector<BlockHash> hashes;  // chained hashes of tokens' full blocks
+    std::vector<BlockHash> hashes;  // chained hashes of tokens' full blocks (prefix_caching only)
     int32_t prompt_len = 0;
     int32_t max_new_tokens = 0;
     SeqState state = SeqState::kWaiting;
@@ -226,6 +231,9 @@ class Scheduler {
   uint64_t version_ = 0;
   bool in_flight_ = false;  // applied, not yet committed
   SchedulerStats counters_;
+  // Planner scratch, reused across schedule() calls (no allocation per step).
+  mutable std::vector<const Seq*> order_scratch_;
+  mutable std::vector<char> done_scratch_;
 };
 
 }  // namespace tandem

@@ -30,6 +30,12 @@ CostModel::CostModel(ModelSpec model, HardwareSpec hw, int tp, Efficiency eff)
   dense_weight_bytes_ = model_.always_params() * model_.weight_bytes;
   expert_bytes_ = model_.expert_params() * model_.weight_bytes;
   head_bytes_ = model_.head_params() * model_.weight_bytes;
+  matmul_flops_per_token_ = model_.matmul_flops_per_token();
+  head_flops_ = model_.head_flops();
+  attn_flops_per_position_ = model_.attn_flops_per_position();
+  kv_bytes_per_token_ = model_.kv_bytes_per_token();
+  embedding_row_bytes_ = double(model_.hidden) * model_.weight_bytes;
+  n_moe_layers_ = double(model_.n_moe_layers());
   comm_bytes_per_token_ = double(model_.hidden) * 2.0;
   comm_coeff_ = tp_ > 1 ? 2.0 * (tp_ - 1) / tp_ / hw_.scaleup_bw : 0.0;
 }
@@ -37,25 +43,31 @@ CostModel::CostModel(ModelSpec model, HardwareSpec hw, int tp, Efficiency eff)
 StepCost CostModel::step_cost(const StepWork& w) const {
   StepCost c;
   const ModelSpec& m = model_;
-  double flops = m.matmul_flops_per_token() * double(w.tokens) + m.head_flops() * double(w.logits) +
-                 m.attn_flops_per_position() * w.attn_positions;
+  double flops = matmul_flops_per_token_ * double(w.tokens) + head_flops_ * double(w.logits) +
+                 attn_flops_per_position_ * w.attn_positions;
   double bytes = 0;
   if (w.tokens > 0 || w.logits > 0) {
     bytes += dense_weight_bytes_;
     if (m.moe() && w.tokens > 0) {
       const double e = double(m.n_experts), k = double(m.n_active_experts);
       const double touched = e * (1.0 - std::pow(1.0 - k / e, double(w.tokens)));
-      bytes += touched * expert_bytes_ * double(m.n_moe_layers());
+      bytes += touched * expert_bytes_ * n_moe_layers_;
     }
     if (w.logits > 0) bytes += head_bytes_;
-    bytes += double(w.tokens) * double(m.hidden) * m.weight_bytes;  // embedding rows
+    bytes += double(w.tokens) * embedding_row_bytes_;  // embedding rows
   }
   // KV: every chunk reads its prefix and its own new positions once
   // (flash-attention style); the write of the new positions is that traffic.
-  bytes += m.kv_bytes_per_token() * w.kv_read_tokens;
+  bytes += kv_bytes_per_token_ * w.kv_read_tokens;
   c.flops = flops;
   c.bytes = bytes;
-  c.compute_s = flops / (double(tp_) * peak_flops_ * eff_.compute);
+  if (eff_.attention > 0) {
+    const double attn = attn_flops_per_position_ * w.attn_positions;
+    c.compute_s = (flops - attn) / (double(tp_) * peak_flops_ * eff_.compute) +
+                  attn / (double(tp_) * peak_flops_ * eff_.attention);
+  } else {
+    c.compute_s = flops / (double(tp_) * peak_flops_ * eff_.compute);
+  }
   c.memory_s = bytes / (double(tp_) * hw_.mem_bw * eff_.memory);
   if (tp_ > 1 && w.tokens > 0) {
     const double ar_bytes = comm_bytes_per_token_ * double(w.tokens);
@@ -187,13 +199,14 @@ std::array<double, N> nelder_mead(const std::function<double(const std::array<do
 
 FitResult fit_profile(const Profile& profile) {
   // Parameters in log space: compute eff, memory eff, step overhead, seq
-  // overhead; overlap tried at a few values.
-  auto make = [](const std::array<double, 4>& x, double overlap) {
+  // overhead, attention eff; overlap tried at a few values.
+  auto make = [](const std::array<double, 5>& x, double overlap) {
     Efficiency e;
     e.compute = std::min(4.0, std::exp(x[0]));  // > 1: the measured roofline was low (a shared machine)
     e.memory = std::min(4.0, std::exp(x[1]));
     e.step_overhead_s = std::exp(x[2]);
     e.seq_overhead_s = std::exp(x[3]);
+    e.attention = std::min(4.0, std::exp(x[4]));
     e.overlap = overlap;
     return e;
   };
@@ -210,12 +223,12 @@ FitResult fit_profile(const Profile& profile) {
   double best_loss = INFINITY;
   for (double overlap : {0.0, 0.5, 1.0}) {
     for (double c0 : {0.1, 0.5}) {
-      std::array<double, 4> x0 = {std::log(c0), std::log(0.5), std::log(1e-4), std::log(1e-5)};
-      std::function<double(const std::array<double, 4>&)> f = [&](const std::array<double, 4>& x) {
+      std::array<double, 5> x0 = {std::log(c0), std::log(0.5), std::log(1e-4), std::log(1e-5), std::log(c0)};
+      std::function<double(const std::array<double, 5>&)> f = [&](const std::array<double, 5>& x) {
         return loss(make(x, overlap));
       };
-      auto x = nelder_mead<4>(f, x0, 1.0, 600);
-      x = nelder_mead<4>(f, x, 0.3, 400);
+      auto x = nelder_mead<5>(f, x0, 1.0, 800);
+      x = nelder_mead<5>(f, x, 0.3, 500);
       double l = f(x);
       if (l < best_loss) {
         best_loss = l;

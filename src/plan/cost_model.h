@@ -8,7 +8,8 @@
 //   bytes  = weights read once per step (for MoE: the experts the step's
 //            tokens touch, expected E (1 - (1 - k/E)^tokens) per layer)
 //            + KV read (every chunk reads its whole prefix once) + KV written
-//   t_comp = FLOPs / (tp * peak[dtype] * eff.compute)
+//   t_comp = FLOPs / (tp * peak[dtype] * eff.compute), attention FLOPs at
+//            eff.attention instead when that is set
 //   t_mem  = bytes / (tp * mem_bw * eff.memory)
 //   t_comm = tp > 1: 2 all-reduces per layer of tokens * hidden * 2 bytes,
 //            each latency + 2 (tp - 1) / tp * bytes / scaleup_bw
@@ -30,6 +31,10 @@ namespace tandem::plan {
 
 struct Efficiency {
   double compute = 0.6;  // fraction of peak FLOP/s the GEMMs reach
+  // Fraction of peak FLOP/s attention (QK and PV over cached positions)
+  // reaches; 0 = the same as `compute`. A CPU engine's attention runs far
+  // below its GEMMs, which makes long prompt chunks superlinear.
+  double attention = 0;
   double memory = 0.8;   // fraction of memory bandwidth reached
   double overlap = 1.0;  // 1: compute and memory overlap fully (max); 0: they add
   double step_overhead_s = 0;  // fixed cost of a step (launch, scheduling, sync)
@@ -92,6 +97,13 @@ class CostModel {
   double dense_weight_bytes_;   // read every step: always-on weights
   double expert_bytes_;         // one expert of one layer
   double head_bytes_;
+  // Per-step terms of the model, computed once (step_cost runs per simulated step).
+  double matmul_flops_per_token_;
+  double head_flops_;
+  double attn_flops_per_position_;
+  double kv_bytes_per_token_;
+  double embedding_row_bytes_;
+  double n_moe_layers_;
   double comm_bytes_per_token_;
   double comm_coeff_;       // 2 (tp - 1) / tp / scaleup_bw
 };
@@ -122,8 +134,8 @@ struct FitResult {
   double median_abs_rel_err = 0;
   int n_points = 0;
 };
-// Fits compute and memory efficiency, the step and per-sequence overheads and
-// the overlap to the profile, minimising the mean squared log ratio of
+// Fits compute, attention and memory efficiency, the step and per-sequence
+// overheads and the overlap to the profile, minimising the mean squared log ratio of
 // predicted to measured step time (Nelder-Mead, from several starts).
 FitResult fit_profile(const Profile& profile);
 

@@ -175,7 +175,6 @@ class Sim {
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
   uint64_t order_ = 0;
   int64_t n_events_ = 0;
-  std::vector<int32_t> prompt_buf_;
   int64_t in_system_ = 0;
   double area_ = 0, last_change_ = 0;
   double transfer_total_ = 0;
@@ -260,18 +259,17 @@ void Sim::submit(int32_t inst, int32_t req, double now) {
     TraceRequest u = r;
     u.prompt_tokens = (r.prompt_tokens + stride_ - 1) / stride_;
     u.prefix_ids.clear();
-    make_prompt(u, size_t(req), prompt_buf_, 1, false);
+    make_prompt(u, size_t(req), sr.prompt, 1, false);
     sr.max_new_tokens = (r.output_tokens - 1 + stride_ - 1) / stride_;
     imported = u.prompt_tokens;
   } else if (in.role == Role::kDecode) {
-    make_prompt(r, size_t(req), prompt_buf_, 1, trace_has_prefixes_);  // prompt + the first token
+    make_prompt(r, size_t(req), sr.prompt, 1, trace_has_prefixes_);  // prompt + the first token
     sr.max_new_tokens = r.output_tokens - 1;
     imported = r.prompt_tokens;
   } else {
-    make_prompt(r, size_t(req), prompt_buf_, 0, trace_has_prefixes_);
+    make_prompt(r, size_t(req), sr.prompt, 0, trace_has_prefixes_);
     sr.max_new_tokens = in.role == Role::kPrefill ? 1 : r.output_tokens;
   }
-  sr.prompt = prompt_buf_;
   auto id = in.sched->submit(std::move(sr));
   if (!id.ok()) {
     req_[size_t(req)].rejected = true;
@@ -288,7 +286,7 @@ void Sim::submit(int32_t inst, int32_t req, double now) {
 void Sim::try_start(int32_t inst, double now) {
   Instance& in = inst_[size_t(inst)];
   if (in.busy || !in.sched->has_work()) return;
-  in.plan = in.sched->schedule();
+  in.sched->schedule(in.plan);
   if (in.plan.empty()) return;  // nothing can run until something changes
   in.sched->apply(in.plan);
   for (const Preemption& p : in.plan.preempted) in.imported[size_t(p.id)] = 0;

@@ -1,0 +1,54 @@
+// The whole-engine-step profile on the shipped model: the scenarios make the
+// steps they are meant to, and repeated runs agree on every step's shape.
+#include "bench/engine_profile.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <map>
+
+#include "engine/model_loader.h"
+
+namespace tandem::bench {
+namespace {
+
+std::string source_dir() {
+  if (const char* d = std::getenv("TANDEM_SOURCE_DIR")) return d;
+  return TANDEM_SOURCE_DIR;
+}
+
+TEST(EngineProfileTest, ScenariosMakeDecodePrefillAndMixedSteps) {
+  auto m = load_model(source_dir() + "/models/tiny-kjv");
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  ThreadPool pool(1);
+  EngineProfileOptions o;
+  o.reps = 2;
+  o.max_batch = 4;
+  o.max_context = 64;
+  auto r = run_engine_profile(*m->model, *m->tokenizer, o, pool, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  std::map<std::string, int> kinds;
+  int max_decode_batch = 0, mixed = 0;
+  for (const StepPoint& p : *r) {
+    ++kinds[p.kind];
+    EXPECT_EQ(p.samples.size(), 2u);
+    EXPECT_GT(p.seconds, 0);
+    int decodes = 0, prompt_chunks = 0;
+    for (const StepChunk& c : p.chunks) {
+      EXPECT_GT(c.len, 0);
+      EXPECT_LE(c.start + c.len, 64);
+      (c.len == 1 ? decodes : prompt_chunks) += 1;
+    }
+    if (p.kind == "engine-decode" && prompt_chunks == 0) max_decode_batch = std::max(max_decode_batch, decodes);
+    mixed += decodes > 0 && prompt_chunks > 0;
+  }
+  // Batches 1, 2, 4 decode C/2 = 32 tokens each after a prefill step.
+  EXPECT_EQ(max_decode_batch, 4);
+  EXPECT_GE(kinds["engine-decode"], 3 * 32);
+  EXPECT_GT(kinds["engine-prefill"], 0);
+  EXPECT_GT(kinds["engine-chunked"], 0);
+  EXPECT_GT(mixed, 0);  // staggered arrivals mix decodes with prompt chunks
+}
+
+}  // namespace
+}  // namespace tandem::bench
