@@ -478,23 +478,29 @@ Result<std::vector<RequestResult>> run_load(const LoadOptions& opt, const std::v
     flights.emplace(*fd, std::move(f));
   };
 
-  // SSE: "data: {...}\n\n" events out of the decoded body.
+  // SSE: "data: {...}\n\n" events out of the decoded body. The generator
+  // shares the machine with the server it measures, so it parses as little
+  // as it can: once the first token is seen, only events that carry usage or
+  // an error are parsed as JSON.
   auto consume_events = [&](Flight& f) {
     RequestResult& r = results[f.index];
-    size_t pos;
-    while ((pos = f.body.find("\n\n")) != std::string::npos) {
-      std::string event = f.body.substr(0, pos);
-      f.body.erase(0, pos + 2);
-      if (event.rfind("data: ", 0) != 0) continue;
-      const std::string data = event.substr(6);
+    size_t begin = 0, pos;
+    while ((pos = f.body.find("\n\n", begin)) != std::string::npos) {
+      const std::string_view event(f.body.data() + begin, pos - begin);
+      begin = pos + 2;
+      if (event.substr(0, 6) != "data: ") continue;
+      const std::string_view data = event.substr(6);
       if (data == "[DONE]") {
         f.done_seen = true;
         continue;
       }
+      if (r.ttft_s != 0 && data.find("\"usage\"") == std::string_view::npos &&
+          data.find("\"error\"") == std::string_view::npos)
+        continue;
       json j = json::parse(data, nullptr, false);
       if (j.is_discarded()) continue;
       if (j.contains("error")) {
-        r.error = data.substr(0, 300);
+        r.error = std::string(data.substr(0, 300));
         continue;
       }
       if (j.contains("choices") && j["choices"].is_array() && !j["choices"].empty()) {
@@ -509,6 +515,7 @@ Result<std::vector<RequestResult>> run_load(const LoadOptions& opt, const std::v
           r.cached_tokens = j["usage"]["prompt_tokens_details"].value("cached_tokens", 0);
       }
     }
+    f.body.erase(0, begin);
   };
 
   std::vector<epoll_event> events(1024);
