@@ -229,13 +229,7 @@ inline void kq_scales(const uint8_t* sb, float s0[8], float s1[8], float mn[8]) 
     const uint8_t* q = sb + 4;
     for (int b = 0; b < 8; ++b) {
       int sc, m;
-      if (b < 4) {
-        sc = q[b] & 63;
-        m = q[b + 4] & 63;
-      } else {
-        sc = (q[b + 4] & 0xF) | ((q[b - 4] >> 6) << 4);
-        m = (q[b + 4] >> 4) | ((q[b] >> 6) << 4);
-      }
+      kquant_get_scale_min(b, q, &sc, &m);
       s0[b] = s1[b] = d * static_cast<float>(sc);
       mn[b] = dmin * static_cast<float>(m);
     }

@@ -158,6 +158,22 @@ inline __m256i bcast4(const int8_t* q) {
   return _mm256_set1_epi32(v);
 }
 
+// One q4_0 block group of a panel (144 bytes at g): prefetches the group 8
+// ahead, returns the 8 rows' scales and splits the 4 chunks into low and high
+// nibbles (chunk t: quants 4t..4t+3 low, 16+4t.. high, of each row).
+inline __m256 q4_group(const uint8_t* g, __m256i m4, __m256i lo[4], __m256i hi[4]) {
+  constexpr size_t kG = 16 + 4 * 32;
+  _mm_prefetch(reinterpret_cast<const char*>(g + 8 * kG), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(g + 8 * kG + 64), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(g + 8 * kG + 128), _MM_HINT_T0);
+  for (int t = 0; t < 4; ++t) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 16 + 32 * t));
+    lo[t] = _mm256_and_si256(v, m4);
+    hi[t] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+  }
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+}
+
 // One panel x IR activation rows over all blocks (q4_0).
 template <int IR>
 inline void q4_tile(const uint8_t* panel, const BlockQ8A* const* xr, const int32_t* const* xs, int64_t nb,
@@ -166,17 +182,8 @@ inline void q4_tile(const uint8_t* panel, const BlockQ8A* const* xr, const int32
   const __m256i ones = _mm256_set1_epi16(1);
   constexpr size_t kG = 16 + 4 * 32;
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* g = panel + static_cast<size_t>(b) * kG;
-    _mm_prefetch(reinterpret_cast<const char*>(g + 8 * kG), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(g + 8 * kG + 64), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(g + 8 * kG + 128), _MM_HINT_T0);
-    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
     __m256i lo[4], hi[4];
-    for (int t = 0; t < 4; ++t) {
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 16 + 32 * t));
-      lo[t] = _mm256_and_si256(v, m4);
-      hi[t] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-    }
+    const __m256 dw = q4_group(panel + static_cast<size_t>(b) * kG, m4, lo, hi);
     for (int r = 0; r < IR; ++r) {
       const int8_t* q = xr[r][b].qs;
       // Unsigned nibbles (0..15) times int8: each int16 pair sum is at most
@@ -244,17 +251,8 @@ inline void q8a_gemv_2p(const uint8_t* pa, const uint8_t* pb, const BlockQ8A* x,
       const __m256 dx = _mm256_set1_ps(x[b].d);
       const __m256i corr = _mm256_set1_epi32(8 * xs[b]);
       for (int j = 0; j < 2; ++j) {
-        const uint8_t* g = pan[j] + static_cast<size_t>(b) * kG;
-        _mm_prefetch(reinterpret_cast<const char*>(g + 8 * kG), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(g + 8 * kG + 64), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(g + 8 * kG + 128), _MM_HINT_T0);
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
         __m256i lo[4], hi[4];
-        for (int t = 0; t < 4; ++t) {
-          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 16 + 32 * t));
-          lo[t] = _mm256_and_si256(v, m4);
-          hi[t] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        }
+        const __m256 dw = q4_group(pan[j] + static_cast<size_t>(b) * kG, m4, lo, hi);
         __m256i s = _mm256_maddubs_epi16(lo[0], xb[0]);
         s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[0], xb[4]));
         for (int t = 1; t < 4; ++t) {

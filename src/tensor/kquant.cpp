@@ -11,28 +11,6 @@ namespace {
 
 constexpr int kQK = 256;
 
-// llama.cpp's packing of eight 6-bit scales and mins into 12 bytes.
-inline void scale_min_k4(int j, const uint8_t* q, int* sc, int* m) {
-  if (j < 4) {
-    *sc = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
-
-inline void put_scale_min_k4(int j, int sc, int m, uint8_t* q) {
-  if (j < 4) {
-    q[j] = static_cast<uint8_t>((q[j] & 0xC0) | sc);
-    q[j + 4] = static_cast<uint8_t>((q[j + 4] & 0xC0) | m);
-  } else {
-    q[j + 4] = static_cast<uint8_t>((sc & 0xF) | ((m & 0xF) << 4));
-    q[j - 4] = static_cast<uint8_t>((q[j - 4] & 0x3F) | ((sc >> 4) << 6));
-    q[j] = static_cast<uint8_t>((q[j] & 0x3F) | ((m >> 4) << 6));
-  }
-}
-
 inline uint16_t rd16(const uint8_t* p) {
   uint16_t v;
   std::memcpy(&v, p, 2);
@@ -62,7 +40,7 @@ void kquant_scales32(DType t, const uint8_t* sb, int b, float* scale0, float* sc
   }
   const float d = f16_to_f32(rd16(sb)), dmin = f16_to_f32(rd16(sb + 2));
   int sc = 0, m = 0;
-  scale_min_k4(b, sb + kQ4kScales, &sc, &m);  // same offset in q5_K
+  kquant_get_scale_min(b, sb + kQ4kScales, &sc, &m);  // same offset in q5_K
   *scale0 = *scale1 = d * static_cast<float>(sc);
   *min = dmin * static_cast<float>(m);
 }
@@ -136,7 +114,7 @@ void quantize_q45k_block(DType t, const float* x, uint8_t* sb) {
   for (int s = 0; s < 8; ++s) {
     // Round the scale up so the block's maximum still fits.
     if (d > 0) isc[s] = std::clamp(static_cast<int>(std::ceil(scale[s] / d)), 0, 63);
-    put_scale_min_k4(s, isc[s], im[s], sb + kQ4kScales);
+    kquant_put_scale_min(s, isc[s], im[s], sb + kQ4kScales);
   }
   const int qs_off = t == DType::kQ4_K ? kQ4kQs : kQ5kQs;
   for (int s = 0; s < 8; ++s) {

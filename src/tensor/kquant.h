@@ -31,6 +31,30 @@ struct KBlock32 {
   int8_t q[32];
 };
 
+// q4_K / q5_K: llama.cpp's packing of eight 6-bit scales and eight 6-bit
+// mins into 12 bytes `q`. get reads block j's pair; put writes it, keeping the
+// bits of the other blocks (a bijection on 6-bit values).
+inline void kquant_get_scale_min(int j, const uint8_t* q, int* sc, int* m) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+inline void kquant_put_scale_min(int j, int sc, int m, uint8_t* q) {
+  if (j < 4) {
+    q[j] = static_cast<uint8_t>((q[j] & 0xC0) | sc);
+    q[j + 4] = static_cast<uint8_t>((q[j + 4] & 0xC0) | m);
+  } else {
+    q[j + 4] = static_cast<uint8_t>((sc & 0xF) | ((m & 0xF) << 4));
+    q[j - 4] = static_cast<uint8_t>((q[j - 4] & 0x3F) | ((sc >> 4) << 6));
+    q[j] = static_cast<uint8_t>((q[j] & 0x3F) | ((m >> 4) << 6));
+  }
+}
+
 // Block `b` (0..7) of the super-block at `sb` (dtype t, a K-quant).
 void kquant_block32(DType t, const uint8_t* sb, int b, KBlock32* out);
 

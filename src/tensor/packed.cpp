@@ -106,13 +106,7 @@ void kq_scales_pack(DType t, const uint8_t* row, int64_t k, int r, uint8_t* pane
     uint8_t* d = panel + static_cast<size_t>(sb) * g;
     for (int b = 0; b < 8; ++b) {
       int sc, m;
-      if (b < 4) {
-        sc = q[b] & 63;
-        m = q[b + 4] & 63;
-      } else {
-        sc = (q[b + 4] & 0xF) | ((q[b - 4] >> 6) << 4);
-        m = (q[b + 4] >> 4) | ((q[b] >> 6) << 4);
-      }
+      kquant_get_scale_min(b, q, &sc, &m);
       d[kq::kSc + 8 * b + r] = static_cast<uint8_t>(sc);
       d[kq::kMin + 8 * b + r] = static_cast<uint8_t>(m);
     }
@@ -124,18 +118,7 @@ void kq_scales_unpack(DType t, const uint8_t* panel, int64_t k, int r, uint8_t* 
   for (int64_t sb = 0; sb < k / 256; ++sb) {
     const uint8_t* d = panel + static_cast<size_t>(sb) * g;
     uint8_t* q = row + static_cast<size_t>(sb) * blk + 4;
-    std::memset(q, 0, 12);
-    for (int b = 0; b < 8; ++b) {
-      const int sc = d[kq::kSc + 8 * b + r], m = d[kq::kMin + 8 * b + r];
-      if (b < 4) {
-        q[b] = static_cast<uint8_t>(q[b] | sc);
-        q[b + 4] = static_cast<uint8_t>(q[b + 4] | m);
-      } else {
-        q[b + 4] = static_cast<uint8_t>((sc & 0xF) | ((m & 0xF) << 4));
-        q[b - 4] = static_cast<uint8_t>(q[b - 4] | ((sc >> 4) << 6));
-        q[b] = static_cast<uint8_t>(q[b] | ((m >> 4) << 6));
-      }
-    }
+    for (int b = 0; b < 8; ++b) kquant_put_scale_min(b, d[kq::kSc + 8 * b + r], d[kq::kMin + 8 * b + r], q);
   }
 }
 
