@@ -7,20 +7,13 @@
 #include <memory>
 #include <vector>
 
+#include "store/le_bytes.h"
+
 namespace tandem::store {
 
 namespace {
 
 constexpr char kMagic[4] = {'T', 'C', 'K', '1'};
-
-void put_u64(uint8_t* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-uint64_t get_u64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
-  return v;
-}
 
 struct CCtxDeleter {
   void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
