@@ -6,6 +6,8 @@
 #include <cstring>
 #include <functional>
 
+#include <sys/mman.h>
+
 #include "base/mapped_file.h"
 #include "tensor/ops.h"
 #include "tensor/packed.h"
@@ -175,33 +177,52 @@ void Model::FreeDeleter::operator()(uint8_t* p) const { std::free(p); }
 Status Model::pack_weights() {
   // TANDEM_PACK=0 keeps the stored row-major layout (for A/B measurements).
   if (const char* env = std::getenv("TANDEM_PACK"); env != nullptr && std::string(env) == "0") return ok_status();
-  ThreadPool& pool = ThreadPool::global();
-  auto pack_one = [&](TensorView& v) -> Status {
-    if (v.layout != Layout::kRowMajor || !ops::prefers_panel8(v.dtype)) return ok_status();
-    const int64_t m = v.dim(0), k = v.dim(1);
-    const size_t bytes = packed::matrix_bytes(v.dtype, m, k);
-    auto* p = static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
-    if (p == nullptr) {
-      return Status(StatusCode::kResourceExhausted,
-                    path_ + ": out of memory repacking a " + v.shape_string() + " weight (" +
-                        std::to_string(bytes) + " bytes)");
-    }
-    packed::pack(v.dtype, static_cast<const uint8_t*>(v.data), m, k, p, &pool);
-    release_mapped_pages(v.data, v.nbytes);
-    packed_.emplace_back(p);
-    v.data = p;
-    v.layout = Layout::kPanel8;
-    v.nbytes = bytes;
-    return ok_status();
-  };
-  for (LayerWeights& L : weights_.layers) {
-    for (TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
-      TANDEM_RETURN_IF_ERROR(pack_one(*t));
-  }
   // A tied head is the embedding table: pack it once; embedding_row reads
   // rows of either layout.
   const bool tied = weights_.output.data == weights_.token_embd.data;
-  TANDEM_RETURN_IF_ERROR(pack_one(weights_.output));
+  std::vector<TensorView*> todo;
+  for (LayerWeights& L : weights_.layers) {
+    for (TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) todo.push_back(t);
+  }
+  todo.push_back(&weights_.output);
+  std::erase_if(todo, [](const TensorView* v) {
+    return v->layout != Layout::kRowMajor || !ops::prefers_panel8(v->dtype);
+  });
+  if (todo.empty()) return ok_status();
+  // Decode streams every weight once per token. On 4 KiB pages that is a TLB
+  // miss every 4 KiB, and the bandwidth the roofline measures (on huge pages)
+  // is out of reach; so all packed matrices share one 2 MiB-aligned arena,
+  // advised for transparent huge pages. Pages are touched only by packing, so
+  // resident memory still grows one matrix at a time while the file's pages
+  // are released behind it.
+  constexpr size_t kAlign = size_t{2} << 20;
+  std::vector<size_t> offset;
+  size_t total = 0;
+  for (const TensorView* v : todo) {
+    offset.push_back(total);
+    total += (packed::matrix_bytes(v->dtype, v->dim(0), v->dim(1)) + 63) / 64 * 64;
+  }
+  const size_t alloc = (total + kAlign - 1) / kAlign * kAlign;
+  auto* arena = static_cast<uint8_t*>(std::aligned_alloc(kAlign, alloc));
+  if (arena == nullptr) {
+    return Status(StatusCode::kResourceExhausted, path_ + ": out of memory repacking the weights (" +
+                                                      std::to_string(total) + " bytes)");
+  }
+  packed_.reset(arena);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  madvise(arena, alloc, MADV_HUGEPAGE);  // a hint: without it only speed suffers
+#endif
+  ThreadPool& pool = ThreadPool::global();
+  for (size_t i = 0; i < todo.size(); ++i) {
+    TensorView& v = *todo[i];
+    const int64_t m = v.dim(0), k = v.dim(1);
+    uint8_t* p = arena + offset[i];
+    packed::pack(v.dtype, static_cast<const uint8_t*>(v.data), m, k, p, &pool);
+    release_mapped_pages(v.data, v.nbytes);
+    v.data = p;
+    v.layout = Layout::kPanel8;
+    v.nbytes = packed::matrix_bytes(v.dtype, m, k);
+  }
   if (tied) weights_.token_embd = weights_.output;
   return ok_status();
 }

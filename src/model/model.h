@@ -84,7 +84,9 @@ class Model {
   struct FreeDeleter {
     void operator()(uint8_t* p) const;
   };
-  std::vector<std::unique_ptr<uint8_t, FreeDeleter>> packed_;  // kPanel8 copies of weights
+  // One arena holds the kPanel8 copies of all packed weights, 2 MiB aligned
+  // and advised for transparent huge pages (see pack_weights).
+  std::unique_ptr<uint8_t, FreeDeleter> packed_;
 
   std::string path_;
   std::string format_;
