@@ -47,11 +47,19 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
+// Guided self-scheduling: each claim takes 1/(2 * threads) of what is left,
+// at least `grain`. The early chunks are large (few claims), the last ones
+// small, so threads finish within about one small chunk of each other even
+// when one of them was descheduled for a while.
 void ThreadPool::run_chunks() {
-  for (;;) {
-    size_t begin = next_.fetch_add(chunk_, std::memory_order_relaxed);
-    if (begin >= n_) break;
-    (*fn_)(begin, std::min(n_, begin + chunk_));
+  const size_t parts = 2 * static_cast<size_t>(n_threads_);
+  size_t begin = next_.load(std::memory_order_relaxed);
+  while (begin < n_) {
+    const size_t size = std::max(grain_, (n_ - begin) / parts);
+    if (next_.compare_exchange_weak(begin, begin + size, std::memory_order_relaxed)) {
+      (*fn_)(begin, std::min(n_, begin + size));
+      begin = next_.load(std::memory_order_relaxed);
+    }
   }
 }
 
@@ -87,11 +95,9 @@ void ThreadPool::parallel_for(size_t n, size_t grain,
     fn(0, n);
     return;
   }
-  // About 4 chunks per thread balances load without much contention.
-  const size_t chunk = std::max(grain, (n + 4 * n_threads_ - 1) / (4 * n_threads_));
   fn_ = &fn;
   n_ = n;
-  chunk_ = chunk;
+  grain_ = grain;
   next_.store(0, std::memory_order_relaxed);
   remaining_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   generation_.fetch_add(1);  // seq_cst: publishes the job before sleepers_ is read

@@ -30,7 +30,8 @@ class ThreadPool {
   int size() const { return n_threads_; }
 
   // Calls fn(begin, end) over disjoint chunks covering [0, n), with chunks of
-  // at least `grain` items. Returns when all chunks are done.
+  // at least `grain` items (the last may be smaller), large ones first.
+  // Returns when all chunks are done.
   void parallel_for(size_t n, size_t grain, const std::function<void(size_t, size_t)>& fn);
 
   // Process-wide pool sized to the hardware (TANDEM_THREADS overrides).
@@ -51,7 +52,7 @@ class ThreadPool {
 
   const std::function<void(size_t, size_t)>* fn_ = nullptr;
   size_t n_ = 0;
-  size_t chunk_ = 1;
+  size_t grain_ = 1;
   std::atomic<size_t> next_{0};
 };
 

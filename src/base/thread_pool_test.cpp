@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 namespace tandem {
@@ -19,6 +22,28 @@ TEST(ThreadPoolTest, CoversEveryIndexOnce) {
       for (size_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "threads=" << threads;
     }
   }
+}
+
+TEST(ThreadPoolTest, ChunksRespectTheGrainAndShrinkTowardTheEnd) {
+  ThreadPool pool(2);
+  const size_t n = 1000, grain = 7;
+  std::mutex mu;
+  std::vector<std::pair<size_t, size_t>> chunks;
+  pool.parallel_for(n, grain, [&](size_t b, size_t e) {
+    std::lock_guard<std::mutex> lock(mu);
+    chunks.emplace_back(b, e);
+  });
+  std::sort(chunks.begin(), chunks.end());
+  ASSERT_FALSE(chunks.empty());
+  EXPECT_EQ(chunks.front().first, 0u);
+  EXPECT_EQ(chunks.back().second, n);
+  for (size_t i = 0; i + 1 < chunks.size(); ++i) {
+    EXPECT_EQ(chunks[i].second, chunks[i + 1].first);
+    EXPECT_GE(chunks[i].second - chunks[i].first, grain);
+  }
+  // Guided: the first claim is a quarter of the range, the last ones small.
+  EXPECT_EQ(chunks.front().second - chunks.front().first, n / 4);
+  EXPECT_LE(chunks.back().second - chunks.back().first, 2 * grain);
 }
 
 TEST(ThreadPoolTest, ManyCallsInARow) {
