@@ -326,20 +326,20 @@ Status Model::forward(std::span<const SeqChunk> batch, KvCache& cache, std::vect
       std::memcpy(cache.rows(blk, l, 1) + static_cast<int64_t>(p % bs) * KV, s.v.data() + t * KV,
                   static_cast<size_t>(KV) * sizeof(float));
     }
-    // Attention, one task per (token, head); each reads its sequence's cache
-    // from the window start to its own position in ascending order.
+    // Attention, one task per (token, KV head): the group of query heads
+    // that share a KV head reads its sequence's cache rows together, from the
+    // window start to the token's own position in ascending order.
     auto attend = [&](size_t task0, size_t task1) {
       thread_local std::vector<float> scores;
       thread_local std::vector<const float*> k_rows, v_rows;
       for (size_t task = task0; task < task1; ++task) {
-        const int64_t t = static_cast<int64_t>(task) / c.n_heads;
-        const int h = static_cast<int>(static_cast<int64_t>(task) % c.n_heads);
-        const int kvh = h / group;
+        const int64_t t = static_cast<int64_t>(task) / c.n_kv_heads;
+        const int kvh = static_cast<int>(static_cast<int64_t>(task) % c.n_kv_heads);
         const SeqChunk& ch = batch[static_cast<size_t>(tok_seq[static_cast<size_t>(t)])];
         const int32_t p = s.pos[static_cast<size_t>(t)];
         const int32_t j0 = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
         const size_t n = static_cast<size_t>(p - j0 + 1);
-        scores.resize(n);
+        scores.resize(n * static_cast<size_t>(group));
         k_rows.resize(n);
         v_rows.resize(n);
         for (int32_t j = j0; j <= p; ++j) {
@@ -348,13 +348,14 @@ Status Model::forward(std::span<const SeqChunk> batch, KvCache& cache, std::vect
           k_rows[static_cast<size_t>(j - j0)] = cache.rows(blk, l, 0) + off;
           v_rows[static_cast<size_t>(j - j0)] = cache.rows(blk, l, 1) + off;
         }
-        ops::attend(s.q.data() + t * Q + h * hd, k_rows.data(), v_rows.data(), static_cast<int64_t>(n),
-                    static_cast<int>(hd), scale, scores.data(), s.att.data() + t * Q + h * hd);
+        const int64_t h0 = static_cast<int64_t>(kvh) * group * hd;
+        ops::attend(s.q.data() + t * Q + h0, group, k_rows.data(), v_rows.data(), static_cast<int64_t>(n),
+                    static_cast<int>(hd), scale, scores.data(), s.att.data() + t * Q + h0);
       }
     };
-    const size_t n_tasks = static_cast<size_t>(T) * static_cast<size_t>(c.n_heads);
+    const size_t n_tasks = static_cast<size_t>(T) * static_cast<size_t>(c.n_kv_heads);
     if (pool != nullptr) {
-      pool->parallel_for(n_tasks, 4, attend);
+      pool->parallel_for(n_tasks, 1, attend);
     } else {
       attend(0, n_tasks);
     }

@@ -69,8 +69,8 @@ void softmax_avx2(float* x, int64_t n);
 void silu_mul_avx2(const float* gate, const float* up, float* out, int64_t n);
 // Rotate-half RoPE of one head vector v[0, 2 half) with per-pair cos / sin.
 void rope_neox_avx2(float* v, const float* cs, const float* sn, int half);
-void attend_avx2(const float* q, const float* const* k_rows, const float* const* v_rows, int64_t n, int hd,
-                 float scale, float* scores, float* out);
+void attend_avx2(const float* q, int heads, const float* const* k_rows, const float* const* v_rows, int64_t n,
+                 int hd, float scale, float* scores, float* out);
 
 // Which dtypes the kernels handle: the scalar reference and AVX2 cover the
 // same set (ops::matmul_supports reports it).

@@ -171,41 +171,66 @@ void rope_neox_avx2(float* v, const float* cs, const float* sn, int half) {
   }
 }
 
-void attend_avx2(const float* q, const float* const* k_rows, const float* const* v_rows, int64_t n, int hd,
-                 float scale, float* scores, float* out) {
-  int64_t j = 0;
-  if (hd % 16 == 0)
-    for (; j + 4 <= n; j += 4) dot4(q, k_rows + j, hd, scale, scores + j);
-  for (; j < n; ++j) scores[j] = dot(q, k_rows[j], hd) * scale;
-  softmax_avx2(scores, n);
+void attend_avx2(const float* q, int heads, const float* const* k_rows, const float* const* v_rows, int64_t n,
+                 int hd, float scale, float* scores, float* out) {
+  // The heads share the K and V rows, so the positions are taken in blocks
+  // of kJb rows (8 KiB of K or V for hd 64) that stay in L1 while every head
+  // uses them, instead of each head streaming all n rows from L2. Blocking
+  // changes no arithmetic: the score groups of four start at multiples of 4
+  // as without blocks, and each output keeps one FMA chain over the
+  // positions in ascending order, parked in `out` between blocks.
+  constexpr int64_t kJb = 32;
+  static_assert(kJb % 4 == 0);
+  for (int64_t jb = 0; jb < n; jb += kJb) {
+    const int64_t je = std::min(n, jb + kJb);
+    for (int g = 0; g < heads; ++g) {
+      const float* qg = q + static_cast<int64_t>(g) * hd;
+      float* sg = scores + g * n;
+      int64_t j = jb;
+      if (hd % 16 == 0)
+        for (; j + 4 <= je; j += 4) dot4(qg, k_rows + j, hd, scale, sg + j);
+      for (; j < je; ++j) sg[j] = dot(qg, k_rows[j], hd) * scale;
+    }
+  }
+  for (int g = 0; g < heads; ++g) softmax_avx2(scores + g * n, n);
   // out[d] is one fma chain over j in ascending order. Up to 8 lanes of 8
   // run side by side, so the FMA latency is hidden behind independent chains
   // instead of serialising one chain per 8 outputs.
   int d = 0;
   for (; d + 8 <= hd;) {
     const int nv = std::min(8, (hd - d) / 8);
-    __m256 acc[8];
-    for (int u = 0; u < 8; ++u) acc[u] = _mm256_setzero_ps();
-    if (nv == 8) {
-      for (int64_t j = 0; j < n; ++j) {
-        const __m256 sj = _mm256_set1_ps(scores[j]);
-        const float* vj = v_rows[j] + d;
-        for (int u = 0; u < 8; ++u) acc[u] = _mm256_fmadd_ps(sj, _mm256_loadu_ps(vj + 8 * u), acc[u]);
-      }
-    } else {
-      for (int64_t j = 0; j < n; ++j) {
-        const __m256 sj = _mm256_set1_ps(scores[j]);
-        const float* vj = v_rows[j] + d;
-        for (int u = 0; u < nv; ++u) acc[u] = _mm256_fmadd_ps(sj, _mm256_loadu_ps(vj + 8 * u), acc[u]);
+    for (int64_t jb = 0; jb < n; jb += kJb) {
+      const int64_t je = std::min(n, jb + kJb);
+      for (int g = 0; g < heads; ++g) {
+        const float* sg = scores + g * n;
+        float* og = out + static_cast<int64_t>(g) * hd + d;
+        __m256 acc[8];
+        for (int u = 0; u < 8; ++u) acc[u] = jb == 0 || u >= nv ? _mm256_setzero_ps() : _mm256_loadu_ps(og + 8 * u);
+        if (nv == 8) {
+          for (int64_t j = jb; j < je; ++j) {
+            const __m256 sj = _mm256_set1_ps(sg[j]);
+            const float* vj = v_rows[j] + d;
+            for (int u = 0; u < 8; ++u) acc[u] = _mm256_fmadd_ps(sj, _mm256_loadu_ps(vj + 8 * u), acc[u]);
+          }
+        } else {
+          for (int64_t j = jb; j < je; ++j) {
+            const __m256 sj = _mm256_set1_ps(sg[j]);
+            const float* vj = v_rows[j] + d;
+            for (int u = 0; u < nv; ++u) acc[u] = _mm256_fmadd_ps(sj, _mm256_loadu_ps(vj + 8 * u), acc[u]);
+          }
+        }
+        for (int u = 0; u < nv; ++u) _mm256_storeu_ps(og + 8 * u, acc[u]);
       }
     }
-    for (int u = 0; u < nv; ++u) _mm256_storeu_ps(out + d + 8 * u, acc[u]);
     d += 8 * nv;
   }
   for (; d < hd; ++d) {
-    float acc = 0.0f;
-    for (int64_t j = 0; j < n; ++j) acc = std::fma(scores[j], v_rows[j][d], acc);
-    out[d] = acc;
+    for (int g = 0; g < heads; ++g) {
+      const float* sg = scores + g * n;
+      float acc = 0.0f;
+      for (int64_t j = 0; j < n; ++j) acc = std::fma(sg[j], v_rows[j][d], acc);
+      out[static_cast<int64_t>(g) * hd + d] = acc;
+    }
   }
 }
 

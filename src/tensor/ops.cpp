@@ -276,14 +276,20 @@ void softmax(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
-void attend(const float* q, const float* const* k_rows, const float* const* v_rows, int64_t n, int hd,
+void attend(const float* q, int heads, const float* const* k_rows, const float* const* v_rows, int64_t n, int hd,
             float scale, float* scores, float* out) {
-  if (active_isa() == Isa::kAvx2) return kernels::attend_avx2(q, k_rows, v_rows, n, hd, scale, scores, out);
-  for (int64_t j = 0; j < n; ++j) scores[j] = dot_f32(q, k_rows[j], hd) * scale;
-  softmax(scores, n);
-  std::fill(out, out + hd, 0.0f);
-  for (int64_t j = 0; j < n; ++j)
-    for (int d = 0; d < hd; ++d) out[d] += scores[j] * v_rows[j][d];
+  if (active_isa() == Isa::kAvx2)
+    return kernels::attend_avx2(q, heads, k_rows, v_rows, n, hd, scale, scores, out);
+  for (int g = 0; g < heads; ++g) {
+    const float* qg = q + static_cast<int64_t>(g) * hd;
+    float* sg = scores + g * n;
+    float* og = out + static_cast<int64_t>(g) * hd;
+    for (int64_t j = 0; j < n; ++j) sg[j] = dot_f32(qg, k_rows[j], hd) * scale;
+    softmax(sg, n);
+    std::fill(og, og + hd, 0.0f);
+    for (int64_t j = 0; j < n; ++j)
+      for (int d = 0; d < hd; ++d) og[d] += sg[j] * v_rows[j][d];
+  }
 }
 
 void embedding_row(const TensorView& w, int64_t index, float* out) {

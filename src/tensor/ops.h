@@ -81,11 +81,14 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 // In-place numerically stable softmax of x[0..n).
 void softmax(float* x, int64_t n);
 
-// One query head attending over n cached positions:
-//   out[d] = sum_j softmax_j(scale * dot(q, k_rows[j])) * v_rows[j][d]
-// k_rows[j], v_rows[j]: rows of hd floats (positions in ascending order).
-// scores: scratch of n floats. The result depends only on q and the rows.
-void attend(const float* q, const float* const* k_rows, const float* const* v_rows, int64_t n, int hd,
+// `heads` query heads that share one KV head (grouped-query attention), each
+// attending over the same n cached positions:
+//   out[g][d] = sum_j softmax_j(scale * dot(q[g], k_rows[j])) * v_rows[j][d]
+// q, out: heads x hd floats, head after head; k_rows[j], v_rows[j]: rows of
+// hd floats (positions in ascending order); scores: scratch of heads x n
+// floats. Each head's result depends only on its q and the rows: it is
+// bitwise the same whether computed alone or with the rest of its group.
+void attend(const float* q, int heads, const float* const* k_rows, const float* const* v_rows, int64_t n, int hd,
             float scale, float* scores, float* out);
 
 // out[j] = row `index` of embedding table w: [vocab, dim], dequantized.

@@ -435,18 +435,18 @@ TEST(OpsTest, RowOpFastPathsMatchScalarReference) {
           auto table = ops::make_rope_table(static_cast<int>(c.n), 10000.0f, style);
           ops::rope(out.data(), pos, 2, 3, table);
         }
-      } else {  // attend: head_dim 64 over c.n cached rows
-        const int hd = 64;
-        std::vector<float> q = randn(hd, 7), k = randn(static_cast<size_t>(c.n * hd), 8),
+      } else {  // attend: 3 query heads of head_dim 64 sharing c.n cached rows
+        const int hd = 64, heads = 3;
+        std::vector<float> q = randn(heads * hd, 7), k = randn(static_cast<size_t>(c.n * hd), 8),
                            v = randn(static_cast<size_t>(c.n * hd), 9);
         std::vector<const float*> kr, vr;
         for (int64_t j = 0; j < c.n; ++j) {
           kr.push_back(k.data() + j * hd);
           vr.push_back(v.data() + j * hd);
         }
-        std::vector<float> scores(static_cast<size_t>(c.n));
-        out.resize(hd);
-        ops::attend(q.data(), kr.data(), vr.data(), c.n, hd, 0.125f, scores.data(), out.data());
+        std::vector<float> scores(static_cast<size_t>(heads * c.n));
+        out.resize(heads * hd);
+        ops::attend(q.data(), heads, kr.data(), vr.data(), c.n, hd, 0.125f, scores.data(), out.data());
       }
       return out;
     };
@@ -456,6 +456,34 @@ TEST(OpsTest, RowOpFastPathsMatchScalarReference) {
     for (float v : ref) mag = std::max(mag, std::fabs(v));
     for (size_t i = 0; i < ref.size(); ++i)
       ASSERT_NEAR(fast[i], ref[i], c.tol * mag + 1e-30) << c.op << " n=" << c.n << " at " << i;
+  }
+}
+
+TEST(OpsTest, GroupedAttentionIsBitwisePerHead) {
+  // A head's output must not depend on which other heads share its call
+  // (batch invariance across GQA groups), for head dims with and without
+  // the 16-wide score path and the scalar tail, and lengths around the
+  // kernel's position blocks.
+  for (int hd : {64, 40, 12}) {
+    for (int64_t n : {1, 5, 31, 32, 33, 100}) {
+      const int heads = 4;
+      std::vector<float> q = randn(static_cast<size_t>(heads * hd), 11), k = randn(static_cast<size_t>(n * hd), 12),
+                         v = randn(static_cast<size_t>(n * hd), 13);
+      std::vector<const float*> kr, vr;
+      for (int64_t j = 0; j < n; ++j) {
+        kr.push_back(k.data() + j * hd);
+        vr.push_back(v.data() + j * hd);
+      }
+      std::vector<float> scores(static_cast<size_t>(heads * n)), group(static_cast<size_t>(heads * hd));
+      ops::attend(q.data(), heads, kr.data(), vr.data(), n, hd, 0.3f, scores.data(), group.data());
+      for (int g = 0; g < heads; ++g) {
+        std::vector<float> one(static_cast<size_t>(hd));
+        ops::attend(q.data() + g * hd, 1, kr.data(), vr.data(), n, hd, 0.3f, scores.data(), one.data());
+        for (int d = 0; d < hd; ++d)
+          ASSERT_EQ(one[static_cast<size_t>(d)], group[static_cast<size_t>(g * hd + d)])
+              << "hd=" << hd << " n=" << n << " head " << g << " dim " << d;
+      }
+    }
   }
 }
 
