@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/mman.h>
+
 #include "base/thread_pool.h"
 #include "bench/roofline.h"
 #include "tensor/ops.h"
@@ -38,6 +40,30 @@ double cpu_seconds() {
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
+
+// 2 MiB-aligned memory advised for transparent huge pages.
+class HugeBuffer {
+ public:
+  explicit HugeBuffer(size_t n) : n_(n) {
+    constexpr size_t kAlign = size_t{2} << 20;
+    const size_t alloc = (n + kAlign - 1) / kAlign * kAlign;
+    p_ = static_cast<uint8_t*>(std::aligned_alloc(kAlign, alloc));
+    if (p_ == nullptr) {
+      std::fprintf(stderr, "matmul_bench: cannot allocate %zu bytes\n", alloc);
+      std::exit(1);
+    }
+    madvise(p_, alloc, MADV_HUGEPAGE);
+  }
+  ~HugeBuffer() { std::free(p_); }
+  HugeBuffer(const HugeBuffer&) = delete;
+  HugeBuffer& operator=(const HugeBuffer&) = delete;
+  uint8_t* data() const { return p_; }
+  size_t size() const { return n_; }
+
+ private:
+  uint8_t* p_;
+  size_t n_;
+};
 
 }  // namespace
 
@@ -99,7 +125,8 @@ int main(int argc, char** argv) {
     const size_t rb = dtype_row_bytes(t, k);
     std::vector<uint8_t> rm(rb * static_cast<size_t>(m));
     for (int64_t r = 0; r < m; ++r) quantize_row(t, wf.data() + r * k, rm.data() + r * rb, k);
-    std::vector<uint8_t> pk(packed::matrix_bytes(t, m, k));
+    // Packed weights on huge pages, as Model::pack_weights allocates them.
+    HugeBuffer pk(packed::matrix_bytes(t, m, k));
     packed::pack(t, rm.data(), m, k, pk.data(), &pool);
     for (const std::string& lay : {std::string("panel8"), std::string("rowmajor")}) {
       if (layout != "both" && layout != lay) continue;
