@@ -14,6 +14,7 @@
 // subdirectories there. Figures are medians (block) or single timed runs;
 // the machine may be shared, so run it when it is quiet or read with care.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -45,6 +46,14 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+// CPU time of every thread of this process (user + system), seconds.
+double process_cpu_seconds() {
+  struct rusage u;
+  ::getrusage(RUSAGE_SELF, &u);
+  auto tv = [](const timeval& t) { return double(t.tv_sec) + 1e-6 * double(t.tv_usec); };
+  return tv(u.ru_utime) + tv(u.ru_stime);
+}
 
 struct Opts {
   std::string cmd;
@@ -272,7 +281,7 @@ void bench_persist(const Opts& o, double first_disk_mbs) {
   // Configurations: (zstd level, O_DIRECT packs). Without compression both
   // pack write modes, so the two are compared on the same machine state.
   const std::vector<std::pair<int, bool>> configs = {{o.zstd, true}, {0, true}, {0, false}};
-  std::map<std::pair<int, bool>, std::vector<double>> share, rate;
+  std::map<std::pair<int, bool>, std::vector<double>> share, rate, cpu_s;
   for (int round = 0; round < o.rounds; ++round)
     for (const auto& [zstd, direct] : configs) {
       const std::string dir = o.dir + "/persist";
@@ -283,9 +292,11 @@ void bench_persist(const Opts& o, double first_disk_mbs) {
       so.direct_io = direct;
       so.chunk_bytes = static_cast<uint64_t>(o.chunk_kib) * 1024;
       auto store = Store::open(dir, so).value();
+      const double cpu0 = process_cpu_seconds();
       auto t0 = Clock::now();
       auto r = store->save(make_request(1, state));
       double s = secs(t0, Clock::now());
+      const double cpu = process_cpu_seconds() - cpu0;
       TANDEM_CHECK(r.ok(), r.status().to_string());
       store.reset();
       fs::remove_all(dir);
@@ -295,12 +306,13 @@ void bench_persist(const Opts& o, double first_disk_mbs) {
       const double raw_mbs = bytes / s / 1e6, phys_mbs = (r->chunk_file_bytes + r->manifest_bytes) / s / 1e6;
       std::printf("persist: %lld KiB chunks, ", static_cast<long long>(o.chunk_kib));
       std::printf("%.0f MB new data, zstd %d, %s packs, %d threads: %.2f s = %.0f MB/s of state (%.0f MB/s written, "
-                  "%.2fx compression); %.0f%% of the disk's %.0f MB/s (mean of the runs before and after)\n",
+                  "%.2fx compression, %.2f CPU s); %.0f%% of the disk's %.0f MB/s (mean of the runs before and after)\n",
                   bytes / 1e6, zstd, direct ? "O_DIRECT" : "buffered", o.threads, s, raw_mbs, phys_mbs,
-                  double(bytes) / double(r->chunk_file_bytes), 100.0 * raw_mbs / disk_mbs, disk_mbs);
+                  double(bytes) / double(r->chunk_file_bytes), cpu, 100.0 * raw_mbs / disk_mbs, disk_mbs);
       std::fflush(stdout);
       share[{zstd, direct}].push_back(100.0 * raw_mbs / disk_mbs);
       rate[{zstd, direct}].push_back(raw_mbs);
+      cpu_s[{zstd, direct}].push_back(cpu);
     }
   auto median = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());
@@ -309,9 +321,10 @@ void bench_persist(const Opts& o, double first_disk_mbs) {
   std::printf("persist summary over %d rounds: disk median %.0f MB/s (min %.0f, max %.0f)\n", o.rounds, median(disk),
               *std::min_element(disk.begin(), disk.end()), *std::max_element(disk.begin(), disk.end()));
   for (const auto& [cfg, v] : share)
-    std::printf("  zstd %d, %s packs: store median %.0f MB/s of state; share of the disk median %.0f%% (min %.0f%%, max %.0f%%)\n",
-                cfg.first, cfg.second ? "O_DIRECT" : "buffered", median(rate[cfg]), median(v), *std::min_element(v.begin(), v.end()),
-                *std::max_element(v.begin(), v.end()));
+    std::printf("  zstd %d, %s packs: store median %.0f MB/s of state, %.2f CPU s per save; share of the disk "
+                "median %.0f%% (min %.0f%%, max %.0f%%)\n",
+                cfg.first, cfg.second ? "O_DIRECT" : "buffered", median(rate[cfg]), median(cpu_s[cfg]), median(v),
+                *std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end()));
 }
 
 void bench_dedup(const Opts& o) {
