@@ -14,6 +14,7 @@
 // subdirectories there. Figures are medians (block) or single timed runs;
 // the machine may be shared, so run it when it is quiet or read with care.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -121,7 +122,7 @@ double disk_run(const std::string& dir, int64_t mib, int64_t writeback_every_mib
   return static_cast<double>(mib) * 1048576.0 / s / 1e6;
 }
 
-// The same amount with O_DIRECT (no page cache) in writes of block_kib,
+// The same amount with O_DIRECT (no page cache) from huge-page buffers in writes of block_kib,
 // `writers` threads writing consecutive blocks at once (queue depth), then
 // fdatasync. Plain POSIX calls, independent of the store's Env. 0 when the
 // file system refuses O_DIRECT.
@@ -135,7 +136,10 @@ double disk_run_direct(const std::string& dir, int64_t mib, int64_t block_kib, i
   std::vector<uint8_t*> bufs(writers);
   std::mt19937 rng(1);
   for (auto& b : bufs) {
-    b = static_cast<uint8_t*>(std::aligned_alloc(4096, block));
+    // Huge pages: fewer, larger segments per disk request (see
+    // PosixDirectWritableFile); faster on the development VM.
+    b = static_cast<uint8_t*>(std::aligned_alloc(2 << 20, (block + (2 << 20) - 1) / (2 << 20) * (2 << 20)));
+    ::madvise(b, block, MADV_HUGEPAGE);
     for (size_t i = 0; i < block; ++i) b[i] = static_cast<uint8_t>(rng());
   }
   std::atomic<uint64_t> next{0};
