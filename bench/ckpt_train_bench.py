@@ -8,6 +8,7 @@ in blocks of --block steps for --rounds rounds, between:
   tandem        tandem store every step (async; full chunks, zstd 1)
   tandem-delta  the same with the XOR-delta codec
   tandem-z0     tandem store every step without compression (zstd level 0)
+  tandem-z0-buffered  the same with pack files through the page cache (no O_DIRECT)
   torch.save    torch.save of the same state every step (file + rename, no fsync)
 Each round visits every mode once, starting one mode later than the round
 before (ABCDE, BCDEA, ...), so no mode always follows the same one. A step's
@@ -22,7 +23,7 @@ against the raw state size.
 
 usage: nice -n 10 /usr/bin/python3 bench/ckpt_train_bench.py [--block 2] [--rounds 12]
        [--batch 16] [--seq 128] [--dir /tmp/tandem-ckpt-bench] [--store-threads 1]
-       [--torch-threads 1] [--zstd 1] [--nice 10]
+       [--torch-threads 1] [--zstd 1] [--nice 10] [--modes none,tandem,...]
 """
 import argparse
 import os
@@ -58,6 +59,8 @@ def main():
     ap.add_argument("--torch-threads", type=int, default=1)
     ap.add_argument("--zstd", type=int, default=1, help="zstd level of the tandem and tandem-delta modes")
     ap.add_argument("--nice", type=int, default=10, help="background persistence runs this much nicer")
+    ap.add_argument("--modes", default="none,tandem,tandem-delta,tandem-z0,tandem-z0-buffered,torch.save",
+                    help="comma-separated subset of the modes; none is always run")
     args = ap.parse_args()
     torch.set_num_threads(args.torch_threads)
     torch.manual_seed(1234)
@@ -77,19 +80,22 @@ def main():
 
     shutil.rmtree(args.dir, ignore_errors=True)
     os.makedirs(args.dir)
-    cks = {
-        "tandem": tandem_ckpt.TrainingCheckpointer(os.path.join(args.dir, "full"), delta=False,
-                                                   keep_last=2, gc_every=8, threads=args.store_threads,
-                                                   zstd_level=args.zstd, nice=args.nice),
-        "tandem-delta": tandem_ckpt.TrainingCheckpointer(os.path.join(args.dir, "delta"), delta=True,
-                                                         keep_last=2, gc_every=8, threads=args.store_threads,
-                                                         zstd_level=args.zstd, nice=args.nice),
-        "tandem-z0": tandem_ckpt.TrainingCheckpointer(os.path.join(args.dir, "z0"), delta=False,
-                                                      keep_last=2, gc_every=8, threads=args.store_threads,
-                                                      zstd_level=0, nice=args.nice),
+
+    def ck(sub, **kw):
+        return lambda: tandem_ckpt.TrainingCheckpointer(os.path.join(args.dir, sub), keep_last=2, gc_every=8,
+                                                        threads=args.store_threads, nice=args.nice, **kw)
+    makers = {
+        "tandem": ck("full", delta=False, zstd_level=args.zstd),
+        "tandem-delta": ck("delta", delta=True, zstd_level=args.zstd),
+        "tandem-z0": ck("z0", delta=False, zstd_level=0),
+        "tandem-z0-buffered": ck("z0b", delta=False, zstd_level=0, direct_io=False),
     }
+    modes = ["none"] + [m for m in args.modes.split(",") if m and m != "none"]
+    for m in modes:
+        if m not in makers and m not in ("none", "torch.save"):
+            ap.error("unknown mode " + m)
+    cks = {m: makers[m]() for m in modes if m in makers}
     pt_path = os.path.join(args.dir, "state.pt")
-    modes = ["none", "tandem", "tandem-delta", "tandem-z0", "torch.save"]
     wall = {m: [] for m in modes}   # per round: mean step seconds of the block
     cpu = {m: [] for m in modes}
     written = {m: 0 for m in modes}

@@ -26,7 +26,11 @@ class WritableFile {
   virtual Status sync() = 0;  // fsync: data and size durable
   // Hint: start writing the data back now (no durability promise).
   virtual void start_writeback() {}
+  // Flushes what append() still holds (new_direct_writable_file) to the file
+  // system, without syncing, and closes.
   virtual Status close() = 0;
+  // True while appends bypass the page cache (O_DIRECT).
+  virtual bool bypasses_page_cache() const { return false; }
 };
 
 // An advisory lock (flock) held until destruction.
@@ -40,6 +44,16 @@ class Env {
   virtual ~Env() = default;
 
   virtual Result<std::unique_ptr<WritableFile>> new_writable_file(const std::string& path) = 0;
+  // The same contract, for a file written once in large sequential appends
+  // (pack files): where the file system allows, data bypasses the page cache
+  // (O_DIRECT from aligned buffers, written by a background thread), which
+  // saves the kernel's copy into the cache. append() copies the bytes and may
+  // return before they reach the file system; a write error is returned by a
+  // later append(), sync() or close(). File systems that refuse O_DIRECT
+  // (tmpfs: EINVAL) get a plain file. The default is new_writable_file.
+  virtual Result<std::unique_ptr<WritableFile>> new_direct_writable_file(const std::string& path) {
+    return new_writable_file(path);
+  }
   virtual Result<std::string> read_file(const std::string& path) = 0;
   // Reads up to n bytes at offset; fewer at end of file.
   virtual Result<std::string> read_range(const std::string& path, uint64_t offset, size_t n) = 0;

@@ -1,10 +1,15 @@
 #include "base/env.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <random>
 
 #include "base/fault_env.h"
 
@@ -136,6 +141,109 @@ TEST_F(EnvTest, CrashKillsLaterCallsAndTornWriteKeepsPartialTail) {
   // 4 of 8 bytes reached the file, none synced; a torn crash keeps half of them.
   EXPECT_EQ(Env::posix()->read_file(p("t")).value(), "ab");
   EXPECT_FALSE(env.crashed());
+}
+
+// Appends of odd sizes spanning several 4 MiB direct buffers (written by the
+// background writers), a sync with an unaligned tail, appends after it, and
+// a file dropped without close(): every byte lands where it was appended.
+std::string pattern(size_t n, uint32_t seed) {
+  std::string s(n, '\0');
+  std::mt19937 rng(seed);
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+// Whether dir's file system takes O_DIRECT (ext4 does; tmpfs before Linux
+// 6.6 does not).
+bool supports_direct(const std::string& dir) {
+  const std::string probe = path_join(dir, "direct-probe");
+  int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_DIRECT, 0644);
+  if (fd >= 0) ::close(fd);
+  ::unlink(probe.c_str());
+  return fd >= 0;
+}
+
+void check_direct_file(Env* env, const std::string& path, bool expect_direct) {
+  const std::vector<size_t> sizes = {1, 55, 4096, (1u << 20) + 56, 3u << 20, 7, (5u << 20) + 4095, 56, 9u << 20};
+  std::string want;
+  auto f = env->new_direct_writable_file(path);
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const std::string part = pattern(sizes[i], static_cast<uint32_t>(i));
+    ASSERT_TRUE((*f)->append(part.data(), part.size()).ok());
+    want += part;
+  }
+  EXPECT_EQ((*f)->bypasses_page_cache(), expect_direct);
+  ASSERT_TRUE((*f)->sync().ok());
+  EXPECT_EQ(env->read_file(path).value(), want);
+  const std::string after = pattern(10000, 99);
+  ASSERT_TRUE((*f)->append(after.data(), after.size()).ok());
+  want += after;
+  ASSERT_TRUE((*f)->sync().ok());
+  ASSERT_TRUE((*f)->close().ok());
+  EXPECT_EQ(env->read_file(path).value(), want);
+}
+
+TEST_F(EnvTest, DirectFileWritesEveryByteInPlace) {
+  check_direct_file(Env::posix(), p("direct"), supports_direct(dir_));
+  // Dropped without sync or close (a failed save): the appended bytes still
+  // reach the file (not durably), as with a buffered file.
+  const std::string data = pattern((9u << 20) + 123, 7);
+  {
+    auto f = Env::posix()->new_direct_writable_file(p("dropped"));
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->append(data.data(), data.size()).ok());
+  }
+  EXPECT_EQ(Env::posix()->read_file(p("dropped")).value(), data);
+}
+
+TEST_F(EnvTest, DirectFileFallsBackWhereODirectIsRefused) {
+  // /dev/shm is tmpfs: before Linux 6.6 open(O_DIRECT) fails with EINVAL and
+  // a plain file is returned; later kernels accept it.
+  if (!std::filesystem::is_directory("/dev/shm")) GTEST_SKIP() << "no /dev/shm";
+  char tmpl[] = "/dev/shm/tandem-env-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string shm = tmpl;
+  check_direct_file(Env::posix(), path_join(shm, "f"), supports_direct(shm));
+  std::filesystem::remove_all(shm);
+}
+
+TEST_F(EnvTest, DirectFileReportsBackgroundWriteErrors) {
+  // A file size limit makes a background write fail (EFBIG): the error comes
+  // back from a later append, sync or close, never silently.
+  struct rlimit old;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  ::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit lim = old;
+  lim.rlim_cur = 6u << 20;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &lim), 0);
+  const std::string data = pattern(16u << 20, 3);
+  auto f = Env::posix()->new_direct_writable_file(p("big"));
+  ASSERT_TRUE(f.ok());
+  Status st = ok_status();
+  for (size_t off = 0; off < data.size() && st.ok(); off += 1u << 20) st = (*f)->append(data.data() + off, 1u << 20);
+  if (st.ok()) st = (*f)->sync();
+  Status closed = (*f)->close();
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  EXPECT_FALSE(st.ok());
+  EXPECT_FALSE(closed.ok() && st.ok());
+}
+
+TEST_F(EnvTest, FaultEnvNumbersAndTruncatesDirectFiles) {
+  FaultEnv env(Env::posix());
+  const std::string a = pattern((5u << 20) + 17, 1), b = pattern(1000, 2);
+  {
+    auto f = env.new_direct_writable_file(p("d"));
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->append(a.data(), a.size()).ok());
+    ASSERT_TRUE((*f)->sync().ok());
+    ASSERT_TRUE((*f)->append(b.data(), b.size()).ok());  // not synced
+  }
+  ASSERT_TRUE(env.sync_dir(dir_).ok());
+  EXPECT_EQ(env.points(), 5);  // create, append, sync, append, sync_dir
+  EXPECT_EQ(Env::posix()->read_file(p("d")).value(), a + b);
+  ASSERT_TRUE(env.simulate_power_loss().ok());
+  EXPECT_EQ(Env::posix()->read_file(p("d")).value(), a);
 }
 
 }  // namespace

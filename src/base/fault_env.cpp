@@ -35,6 +35,7 @@ class FaultWritableFile final : public WritableFile {
     TANDEM_RETURN_IF_ERROR(env_->tick("close " + path_));
     return base_->close();
   }
+  bool bypasses_page_cache() const override { return base_->bypasses_page_cache(); }
 
  private:
   FaultEnv* env_;
@@ -113,9 +114,17 @@ void FaultEnv::note_sync(const std::string& path) {
 }
 
 Result<std::unique_ptr<WritableFile>> FaultEnv::new_writable_file(const std::string& path) {
+  return new_file(path, false);
+}
+
+Result<std::unique_ptr<WritableFile>> FaultEnv::new_direct_writable_file(const std::string& path) {
+  return new_file(path, true);
+}
+
+Result<std::unique_ptr<WritableFile>> FaultEnv::new_file(const std::string& path, bool direct) {
   TANDEM_RETURN_IF_ERROR(tick("create " + path));
   const bool existed = base_->file_exists(path);
-  TANDEM_ASSIGN_OR_RETURN(auto f, base_->new_writable_file(path));
+  TANDEM_ASSIGN_OR_RETURN(auto f, direct ? base_->new_direct_writable_file(path) : base_->new_writable_file(path));
   std::lock_guard<std::mutex> lock(mu_);
   // Truncation of an existing file is treated as durable data loss at once
   // (callers never truncate files they need).

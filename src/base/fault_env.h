@@ -53,6 +53,9 @@ class FaultEnv final : public Env {
   Status simulate_power_loss();
 
   Result<std::unique_ptr<WritableFile>> new_writable_file(const std::string& path) override;
+  // Numbered like new_writable_file ("create"); the file below is the base
+  // Env's direct file, whose appends are counted and torn the same way.
+  Result<std::unique_ptr<WritableFile>> new_direct_writable_file(const std::string& path) override;
   Result<std::string> read_file(const std::string& path) override { return base_->read_file(path); }
   Result<std::string> read_range(const std::string& path, uint64_t offset, size_t n) override {
     return base_->read_range(path, offset, n);
@@ -89,6 +92,7 @@ class FaultEnv final : public Env {
     FileState old_state;
   };
 
+  Result<std::unique_ptr<WritableFile>> new_file(const std::string& path, bool direct);
   // Counts a mutating call; returns the injected failure, if any.
   Status tick(const std::string& label, FaultKind* kind_out = nullptr);
   void note_append(const std::string& path, uint64_t n);

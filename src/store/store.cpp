@@ -181,6 +181,10 @@ std::string Store::next_pack_name() {
   return writer_id_ + "-" + buf + ".pack";
 }
 
+Result<std::unique_ptr<WritableFile>> Store::new_pack_file(const std::string& path) {
+  return opts_.direct_io ? env_->new_direct_writable_file(path) : env_->new_writable_file(path);
+}
+
 Status Store::append_refs(const std::vector<Hash256>& refs, RefsWriter& w) {
   std::string text;
   text.reserve((refs.size() - w.written) * 65);
@@ -327,7 +331,7 @@ Status Store::write_chunk(Task& t, const SaveItem& item, PackWriter& pw) {
       std::lock_guard<std::mutex> tl(tmp_mu_);
       my_tmp_.push_back(pw.tmp_path);
     }
-    TANDEM_ASSIGN_OR_RETURN(pw.file, env_->new_writable_file(pw.tmp_path));
+    TANDEM_ASSIGN_OR_RETURN(pw.file, new_pack_file(pw.tmp_path));
   }
   TANDEM_RETURN_IF_ERROR(pw.file->append(enc.header.data(), enc.header.size()));
   if (enc.payload_bytes > 0) TANDEM_RETURN_IF_ERROR(pw.file->append(enc.payload, enc.payload_bytes));
@@ -421,7 +425,7 @@ Result<SaveStats> Store::save(const SaveRequest& req) {
     item_history[i] = &hist;
   }
 
-  // 3-4. In batches of about 64 MiB: hash the batch, pick delta bases,
+  // 3-4. In batches of up to 64 MiB: hash the batch, pick delta bases,
   // register every hash the save may reference so far (a concurrent gc keeps
   // them; registration always precedes the existence checks), re-list packs;
   // then, while the next batch is hashed, encode the chunks the store does
@@ -436,10 +440,16 @@ Result<SaveStats> Store::save(const SaveRequest& req) {
   PackWriter pw;
   RefsWriter refs_writer;
   const size_t batch = std::max<size_t>(1, opts_.batch_bytes / opts_.chunk_bytes);
-  const size_t n_batches = (tasks.size() + batch - 1) / batch;
+  // Batch boundaries: the first batch is an eighth of batch_bytes and each
+  // next one doubles up to it, so the disk starts writing after a short
+  // hash of the first chunks instead of a whole batch.
+  std::vector<size_t> bounds = {0};
+  for (size_t len = std::max<size_t>(1, batch / 8); bounds.back() < tasks.size(); len = std::min(batch, 2 * len))
+    bounds.push_back(std::min(tasks.size(), bounds.back() + len));
+  const size_t n_batches = bounds.size() - 1;
   std::vector<size_t> todo;  // new chunks of the previous batch
   for (size_t bi = 0; bi <= n_batches; ++bi) {
-    const size_t b0 = std::min(tasks.size(), bi * batch), b1 = std::min(tasks.size(), b0 + batch);
+    const size_t b0 = bounds[std::min(bi, n_batches)], b1 = bounds[std::min(bi + 1, n_batches)];
     // Hash this batch while the previous batch's new chunks are encoded and
     // appended (interleaved, so both cores hash, compress and write at once).
     // Two queues: (writeback of what earlier batches appended, then) the
@@ -837,7 +847,7 @@ Status Store::compact_pack(const PackInfo& p, const std::vector<size_t>& live, G
   std::vector<PackEntry> entries;
   uint64_t offset = 0;
   {
-    TANDEM_ASSIGN_OR_RETURN(auto f, env_->new_writable_file(tmp));
+    TANDEM_ASSIGN_OR_RETURN(auto f, new_pack_file(tmp));
     for (size_t i : live) {
       PackEntry e = p.entries[i];
       // Copied as stored: a damaged record stays damaged (and is reported

@@ -5,6 +5,8 @@
 // bit-exactly, verify passes (bit flips: the damage is reported instead), and
 // the store keeps working.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 
 #include <filesystem>
 #include <fstream>
@@ -226,6 +228,38 @@ TEST(BitFlips, DamagedLatestIsReported) {
   std::ofstream(dir + "/LATEST") << "1x\n";
   EXPECT_EQ(s->latest_step().status().code(), StatusCode::kDataLoss);
   EXPECT_FALSE(s->verify().ok());
+}
+
+// A real write error in the pack's background (O_DIRECT) writers, below
+// FaultEnv: a file size limit fails them with EFBIG. The save reports it,
+// the committed step still restores, and the next save (limit lifted) works.
+TEST(BackgroundWrites, PackWriteErrorFailsTheSave) {
+  TempDir tmp;
+  const std::string dir = tmp.sub("s");
+  StoreOptions opts;
+  opts.zstd_level = 0;
+  State a, b;
+  a.blobs["x"] = testing::random_floats(1 << 20, 1);                // 4 MiB
+  b.blobs["x"] = testing::random_floats(4 << 20, 2);                // 16 MiB: over the limit
+  auto store = Store::open(dir, opts).value();
+  ASSERT_TRUE(store->save(a.request(1)).ok());
+  struct rlimit old;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  ::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit lim = old;
+  lim.rlim_cur = 8u << 20;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &lim), 0);
+  auto r = store->save(b.request(2));
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(store->steps().value(), (std::vector<int64_t>{1}));
+  EXPECT_TRUE(testing::restores_exactly(*store, 1, a));
+  EXPECT_TRUE(store->verify().ok());
+  ASSERT_TRUE(store->save(b.request(2)).ok());
+  EXPECT_TRUE(testing::restores_exactly(*store, 2, b));
+  ASSERT_TRUE(store->gc().ok());
+  EXPECT_TRUE(Env::posix()->list_dir(dir + "/tmp").value().empty());
+  EXPECT_TRUE(store->verify().ok());
 }
 
 }  // namespace
