@@ -21,10 +21,10 @@
 // whole replay after the profile), so conditions that change within seconds
 // also reach both alike; on the CPU clock a pause costs the replay nothing.
 // The fit uses the profile only (each step's mean over the rounds,
-// bench::mean_step_seconds); the
-// replay is then predicted. Printed: measured percentiles as the median over
-// rounds (and their range), the prediction, and the per-round errors (round
-// k's profile alone predicting round k's replay) as the spread.
+// bench::mean_step_seconds); the replay is then predicted. Printed: measured
+// percentiles as the median over rounds (and their range), the prediction,
+// and the per-round errors (round k's profile alone predicting round k's
+// replay) as the spread.
 //
 // Usage: plan_fidelity --model DIR|GGUF --trace F [--profile P.json] [--rounds R]
 //        [--limit N] [--token-scale S] [--output-scale S] [--rate-scale S]
@@ -463,6 +463,13 @@ int main(int argc, char** argv) {
               cpu_clock ? "engine thread CPU time (virtual)" : "wall", j["profile"].get<std::string>().c_str(), rounds,
               100 * pred->fit.mean_abs_rel_err, 100 * pred->fit.max_abs_rel_err, pred->fit.n_points,
               100 * pred->utilisation);
+  {
+    const Efficiency& e = pred->fit.eff;
+    std::printf("fit: compute %.3f, attention %.3f, memory %.3f of the measured roofline, overlap %.1f; overheads "
+                "%.3f ms per step + %.4f ms per sequence + %.3f ms above %lld tokens\n",
+                e.compute, e.attention, e.memory, e.overlap, 1e3 * e.step_overhead_s, 1e3 * e.seq_overhead_s,
+                1e3 * e.batch_overhead_s, (long long)e.small_batch_tokens);
+  }
   std::printf("%-10s %12s %17s %12s %8s  %s\n", "metric", "measured ms", "(range)", "predicted ms", "error",
               "per-round errors");
   for (const auto& [name, f] : fields) {
