@@ -216,12 +216,27 @@ FitResult fit_profile(const Profile& profile) {
     e.overlap = overlap;
     return e;
   };
+  // Steps that compute a prompt chunk and decode-only steps weigh the same in
+  // total: TTFT rests on the former, TPOT on the latter, and a profile has
+  // many more decode steps (tiny-kjv: ~10x).
+  std::vector<double> weight(profile.points.size(), 1.0);
+  {
+    size_t n_prompt = 0;
+    for (const ProfilePoint& p : profile.points) n_prompt += p.work.tokens > p.work.seqs;
+    const size_t n_decode = profile.points.size() - n_prompt;
+    if (n_prompt > 0 && n_decode > 0)
+      for (size_t i = 0; i < weight.size(); ++i) {
+        const ProfilePoint& p = profile.points[i];
+        weight[i] = double(weight.size()) / 2.0 / double(p.work.tokens > p.work.seqs ? n_prompt : n_decode);
+      }
+  }
   auto loss = [&](const Efficiency& e) {
     CostModel cm(profile.model, profile.hardware, 1, e);
     double s = 0;
-    for (const ProfilePoint& p : profile.points) {
+    for (size_t i = 0; i < profile.points.size(); ++i) {
+      const ProfilePoint& p = profile.points[i];
       double r = std::log(cm.step_time(p.work) / p.seconds);
-      s += r * r;
+      s += weight[i] * r * r;
     }
     return s / double(profile.points.size());
   };
@@ -229,9 +244,10 @@ FitResult fit_profile(const Profile& profile) {
   double best_loss = INFINITY;
   // Thresholds: none, and the row counts below which CPU matmul kernels
   // commonly switch to a one-pass decode path (ours: 2). A threshold must
-  // lower the loss by a quarter to be taken, so that a profile without the
-  // effect keeps the plain model (an extra parameter always fits some noise;
-  // on tiny-kjv the threshold cuts the loss by 60-75%).
+  // halve the loss to be taken, so that a profile without the effect keeps
+  // the plain model (two more parameters always fit some noise: -30% on the
+  // 13 noisy points of the unit test; on tiny-kjv's profile the threshold
+  // cuts the loss by 60-75%).
   for (int64_t small_batch : {int64_t(0), int64_t(1), int64_t(2), int64_t(4), int64_t(8)}) {
     FitResult cand;
     double cand_loss = INFINITY;
@@ -251,7 +267,7 @@ FitResult fit_profile(const Profile& profile) {
         }
       }
     }
-    if (small_batch == 0 || cand_loss < 0.75 * best_loss) {
+    if (small_batch == 0 || cand_loss < 0.5 * best_loss) {
       best_loss = cand_loss;
       best = cand;
     }
