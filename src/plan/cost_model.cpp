@@ -216,27 +216,12 @@ FitResult fit_profile(const Profile& profile) {
     e.overlap = overlap;
     return e;
   };
-  // Steps that compute a prompt chunk and decode-only steps weigh the same in
-  // total: TTFT rests on the former, TPOT on the latter, and a profile has
-  // many more decode steps (tiny-kjv: ~10x).
-  std::vector<double> weight(profile.points.size(), 1.0);
-  {
-    size_t n_prompt = 0;
-    for (const ProfilePoint& p : profile.points) n_prompt += p.work.tokens > p.work.seqs;
-    const size_t n_decode = profile.points.size() - n_prompt;
-    if (n_prompt > 0 && n_decode > 0)
-      for (size_t i = 0; i < weight.size(); ++i) {
-        const ProfilePoint& p = profile.points[i];
-        weight[i] = double(weight.size()) / 2.0 / double(p.work.tokens > p.work.seqs ? n_prompt : n_decode);
-      }
-  }
   auto loss = [&](const Efficiency& e) {
     CostModel cm(profile.model, profile.hardware, 1, e);
     double s = 0;
-    for (size_t i = 0; i < profile.points.size(); ++i) {
-      const ProfilePoint& p = profile.points[i];
+    for (const ProfilePoint& p : profile.points) {
       double r = std::log(cm.step_time(p.work) / p.seconds);
-      s += weight[i] * r * r;
+      s += r * r;
     }
     return s / double(profile.points.size());
   };

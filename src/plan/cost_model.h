@@ -143,8 +143,7 @@ struct FitResult {
 };
 // Fits compute, attention and memory efficiency, the step, per-sequence and
 // batch overheads, the small-batch threshold and the overlap to the profile,
-// minimising the mean squared log ratio of predicted to measured step time,
-// steps with a prompt chunk and decode-only steps weighted to equal totals
+// minimising the mean squared log ratio of predicted to measured step time
 // (Nelder-Mead, from several starts; the threshold and overlap from a few
 // candidates each).
 FitResult fit_profile(const Profile& profile);
