@@ -15,10 +15,11 @@
 //   staggered  max_batch/2 requests of C/4 prompt and C/4 output tokens, one
 //              submitted every 4 steps, chunks of C/4: decodes mixed with
 //              prompt chunks;
-//   light      24 requests of C/32 .. C/2 prompt and C/32 .. C/4 output
-//              tokens (fixed pseudo-random), one every 12 steps, then one
-//              every 5, chunks of C/2: one to a few decodes beside prompt
-//              chunks of every length, as a lightly loaded server runs.
+//   light      two scenarios of 24 requests of C/32 .. C/2 prompt and
+//              C/32 .. C/4 output tokens (fixed pseudo-random), one arrival
+//              every 12 steps in the first, every 5 in the second, chunks of
+//              C/2: one to a few decodes beside prompt chunks of every
+//              length, as a lightly loaded server runs.
 // One engine runs every run of a scenario (warm scratch buffers; prefix
 // caching on, as served, with fresh random prompts every run so it never
 // hits). The scheduler is deterministic and no request stops early, so
