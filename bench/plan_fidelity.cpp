@@ -16,14 +16,20 @@
 // this process, interleaved with the replay: --rounds R times {one timed run
 // of every profile scenario; one replay}, so that calibration and replay see
 // the same machine conditions (other tenants come and go within minutes).
-// The fit uses the profile only (each step's median over the rounds); the
-// replay is then predicted. Printed: measured percentiles as the median over
-// rounds (and their range), the prediction, and the per-round errors (round
-// k's profile alone predicting round k's replay) as the spread.
+// Within a round the replay is paused and resumed between the profile's
+// scenario runs (--interleave N replay steps at a time, default 100; 0: the
+// whole replay after the profile), so conditions that change within seconds
+// also reach both alike; on the CPU clock a pause costs the replay nothing.
+// The fit uses the profile only (each step's mean over the rounds,
+// bench::mean_step_seconds); the replay is then predicted. Printed: measured
+// percentiles as the median over rounds (and their range), the prediction,
+// and the per-round errors (round k's profile alone predicting round k's
+// replay) as the spread.
 //
 // Usage: plan_fidelity --model DIR|GGUF --trace F [--profile P.json] [--rounds R]
 //        [--limit N] [--token-scale S] [--output-scale S] [--rate-scale S]
 //        [--max-prompt N] [--max-output N] [--start S] [--clock cpu|wall] [--json]
+//        [--interleave N] [--oracle] [--dump RAW.json]  (every profile and replay step, for offline diagnosis)
 #include <time.h>
 
 #include <algorithm>
@@ -61,78 +67,128 @@ double wall_s() {
 struct Percentiles {
   double ttft_p50 = 0, ttft_p90 = 0, tpot_p50 = 0, tpot_p90 = 0;
   std::vector<ProfilePoint> steps;  // the replay's steps, for the diagnosis only (never fitted)
+  std::vector<std::vector<StepChunkShape>> shapes;  // the same steps' chunks (--dump)
+  std::vector<std::pair<double, double>> requests;   // per request: TTFT, TPOT (-1: one token) (--dump)
+  std::vector<std::pair<size_t, size_t>> request_steps;  // per request: steps (1-based) of its first and last token
 };
 
-// Replays `t` through a fresh engine; TTFT and TPOT percentiles.
-Result<Percentiles> replay(const LoadedModel& loaded, const SchedulerConfig& sc, const Trace& t, bool cpu_clock) {
-  ThreadPool pool(1);
-  EngineConfig ec;
-  ec.scheduler = sc;
-  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::create(*loaded.model, *loaded.tokenizer, ec, &pool));
-  const size_t n = t.requests.size();
-  std::vector<double> first(n, -1), last(n, -1), done(n, -1);
-  std::vector<std::pair<size_t, bool>> pending;  // events of the running step
-  std::vector<ProfilePoint> steps;
-  std::mt19937 rng(7);
-  std::uniform_int_distribution<int32_t> tok(3, loaded.model->config().vocab_size - 1);
-  double vclock = 0;
-  const double w0 = wall_s();
-  size_t next = 0, finished = 0;
-  auto now = [&] { return cpu_clock ? vclock : wall_s() - w0; };
-  while (finished < n) {
-    while (next < n && t.requests[next].arrival_s <= now()) {
-      GenerationRequest g;
-      const TraceRequest& r = t.requests[next];
-      for (int32_t i = 0; i < r.prompt_tokens; ++i) g.prompt.push_back(tok(rng));
-      g.max_tokens = r.output_tokens;
-      g.stop_at_eos = false;
-      g.sampling.temperature = 0;
-      const size_t k = next;
-      g.on_event = [&, k](const StreamEvent& e) { pending.push_back({k, e.finished}); };
-      TANDEM_RETURN_IF_ERROR(engine->submit(std::move(g)).status());
-      ++next;
-    }
-    const double c0 = thread_cpu_s();
-    const bool worked = engine->step();
-    const double c1 = thread_cpu_s();
-    if (!worked) {
-      if (next >= n) break;
-      if (cpu_clock) vclock = std::max(vclock, t.requests[next].arrival_s);
-      else std::this_thread::sleep_for(std::chrono::duration<double>(std::max(0.0, t.requests[next].arrival_s - now())));
-      continue;
-    }
-    vclock += c1 - c0;
-    if (!engine->last_step_shape().empty()) {
-      ProfilePoint q;
-      bool prompt = false;
-      for (const StepChunkShape& c : engine->last_step_shape()) {
-        q.work.add_chunk(c.start, c.len, c.sample);
-        prompt |= c.len > 1;
+// Replays `t` through a fresh engine, resumably: advance() runs up to a
+// number of steps, so that the profile's scenario runs can be interleaved
+// with the replay (with the CPU clock the pauses cost the replay nothing).
+class Replayer {
+ public:
+  Replayer(const LoadedModel& loaded, const Trace& t, bool cpu_clock)
+      : loaded_(loaded), t_(t), cpu_clock_(cpu_clock), n_(t.requests.size()), first_(n_, -1), last_(n_, -1),
+        tok_(3, loaded.model->config().vocab_size - 1) {}
+
+  Status start(const SchedulerConfig& sc) {
+    EngineConfig ec;
+    ec.scheduler = sc;
+    TANDEM_ASSIGN_OR_RETURN(engine_, Engine::create(*loaded_.model, *loaded_.tokenizer, ec, &pool_));
+    w0_ = wall_s();
+    return ok_status();
+  }
+  bool done() const { return finished_ >= n_ || stalled_; }
+
+  // Runs up to `max_steps` engine steps that compute something.
+  Status advance(size_t max_steps) {
+    size_t ran = 0;
+    while (!done() && ran < max_steps) {
+      while (next_ < n_ && t_.requests[next_].arrival_s <= now()) {
+        GenerationRequest g;
+        const TraceRequest& r = t_.requests[next_];
+        for (int32_t i = 0; i < r.prompt_tokens; ++i) g.prompt.push_back(tok_(rng_));
+        g.max_tokens = r.output_tokens;
+        g.stop_at_eos = false;
+        g.sampling.temperature = 0;
+        const size_t k = next_;
+        g.on_event = [this, k](const StreamEvent& e) { pending_.push_back({k, e.finished}); };
+        TANDEM_RETURN_IF_ERROR(engine_->submit(std::move(g)).status());
+        ++next_;
       }
-      q.seconds = c1 - c0;
-      q.kind = prompt ? "with a prompt chunk" : "decodes only";
-      steps.push_back(std::move(q));
-    }
-    const double at = now();
-    for (auto [k, fin] : pending) {
-      if (fin) {
-        done[k] = at;
-        ++finished;
+      const double c0 = thread_cpu_s();
+      const bool worked = engine_->step();
+      const double c1 = thread_cpu_s();
+      if (!worked) {
+        if (next_ >= n_) {
+          stalled_ = true;
+          break;
+        }
+        if (cpu_clock_) vclock_ = std::max(vclock_, t_.requests[next_].arrival_s);
+        else std::this_thread::sleep_for(std::chrono::duration<double>(std::max(0.0, t_.requests[next_].arrival_s - now())));
         continue;
       }
-      if (first[k] < 0) first[k] = at;
-      last[k] = at;
+      vclock_ += c1 - c0;
+      if (!engine_->last_step_shape().empty()) {
+        ProfilePoint q;
+        bool prompt = false;
+        for (const StepChunkShape& c : engine_->last_step_shape()) {
+          q.work.add_chunk(c.start, c.len, c.sample);
+          prompt |= c.len > 1;
+        }
+        q.seconds = c1 - c0;
+        q.kind = prompt ? "with a prompt chunk" : "decodes only";
+        out_.steps.push_back(std::move(q));
+        out_.shapes.push_back(engine_->last_step_shape());
+        ++ran;
+      }
+      const double at = now();
+      for (auto [k, fin] : pending_) {
+        if (fin) {
+          ++finished_;
+          continue;
+        }
+        if (first_[k] < 0) {
+          first_[k] = at;
+          first_step_[k] = out_.steps.size();
+        }
+        last_[k] = at;
+        last_step_[k] = out_.steps.size();
+      }
+      pending_.clear();
     }
-    pending.clear();
+    return ok_status();
   }
-  std::vector<double> ttft, tpot;
-  for (size_t i = 0; i < n; ++i) {
-    ttft.push_back(first[i] - t.requests[i].arrival_s);
-    if (t.requests[i].output_tokens > 1) tpot.push_back((last[i] - first[i]) / (t.requests[i].output_tokens - 1));
+
+  // TTFT and TPOT percentiles, and the steps; after done().
+  Percentiles result() {
+    std::vector<double> ttft, tpot;
+    for (size_t i = 0; i < n_; ++i) {
+      ttft.push_back(first_[i] - t_.requests[i].arrival_s);
+      out_.requests.push_back({ttft.back(), -1});
+      out_.request_steps.push_back({first_step_[i], last_step_[i]});
+      if (t_.requests[i].output_tokens > 1) {
+        tpot.push_back((last_[i] - first_[i]) / (t_.requests[i].output_tokens - 1));
+        out_.requests.back().second = tpot.back();
+      }
+    }
+    const Distribution a = distribution_of(ttft), b = distribution_of(tpot);
+    out_.ttft_p50 = a.p50;
+    out_.ttft_p90 = a.p90;
+    out_.tpot_p50 = b.p50;
+    out_.tpot_p90 = b.p90;
+    return std::move(out_);
   }
-  const Distribution a = distribution_of(ttft), b = distribution_of(tpot);
-  return Percentiles{a.p50, a.p90, b.p50, b.p90, std::move(steps)};
-}
+
+ private:
+  double now() const { return cpu_clock_ ? vclock_ : wall_s() - w0_; }
+
+  const LoadedModel& loaded_;
+  const Trace& t_;
+  const bool cpu_clock_;
+  const size_t n_;
+  ThreadPool pool_{1};
+  std::unique_ptr<Engine> engine_;
+  std::vector<double> first_, last_;
+  std::vector<size_t> first_step_ = std::vector<size_t>(n_), last_step_ = std::vector<size_t>(n_);
+  std::vector<std::pair<size_t, bool>> pending_;  // events of the running step
+  Percentiles out_;
+  std::mt19937 rng_{7};
+  std::uniform_int_distribution<int32_t> tok_;
+  double vclock_ = 0, w0_ = 0;
+  size_t next_ = 0, finished_ = 0;
+  bool stalled_ = false;
+};
 
 struct Prediction {
   Percentiles p;
@@ -151,7 +207,8 @@ Result<Prediction> predict(const Profile& prof, const SchedulerConfig& sc, const
   c.mixed.eff = out.fit.eff;
   c.mixed.sched = sc;
   TANDEM_ASSIGN_OR_RETURN(SimResult sim, simulate(c, t));
-  out.p = {sim.ttft.p50, sim.ttft.p90, sim.tpot.p50, sim.tpot.p90, {}};
+  out.p = {sim.ttft.p50, sim.ttft.p90, sim.tpot.p50, sim.tpot.p90, {}, {}, {}, {}};
+  for (const RequestRecord& r : sim.records) out.p.requests.push_back({r.ttft_s, r.tpot_s});
   out.utilisation = sim.pools[0].utilisation;
   return out;
 }
@@ -181,12 +238,15 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   std::map<std::string, std::string> opt = {{"limit", "60"}, {"token-scale", "0.0625"}, {"output-scale", "0.125"},
                                             {"rate-scale", "4"}, {"max-prompt", "160"}, {"max-output", "80"},
-                                            {"start", "600"}, {"clock", "cpu"}, {"rounds", "5"}, {"max-batch", "32"}};
+                                            {"start", "600"}, {"clock", "cpu"}, {"rounds", "5"}, {"max-batch", "32"},
+                                            {"interleave", "100"}};
   bool json = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--json") {
       json = true;
+    } else if (a == "--oracle") {
+      opt["oracle"] = "1";
     } else if (a.rfind("--", 0) == 0 && i + 1 < argc) {
       opt[a.substr(2)] = argv[++i];
     }
@@ -252,8 +312,15 @@ int main(int argc, char** argv) {
   std::vector<Percentiles> measured;
   std::vector<Prediction> per_round;
   std::vector<bench::StepPoint> pooled;  // samples of every round
+  // Replay steps run between two scenario runs of the profile (0: the whole
+  // replay after the round's profile). The profile makes 2 runs of each of
+  // its scenarios per round.
+  const size_t slice_steps = size_t(std::max(0, std::atoi(opt["interleave"].c_str())));
   for (int k = 0; k < rounds; ++k) {
+    Replayer rep(*loaded, t, cpu_clock);
+    if (Status st = rep.start(sc); !st.ok()) return fail(st);
     if (!file_profile) {
+      if (slice_steps > 0) eo.between = [&rep, slice_steps] { return rep.advance(slice_steps); };
       auto pts = bench::run_engine_profile(*loaded->model, *loaded->tokenizer, eo, pool, nullptr);
       if (!pts.ok()) return fail(pts.status());
       if (k == 0) pooled = *pts;
@@ -268,11 +335,11 @@ int main(int argc, char** argv) {
       if (!pr.ok()) return fail(pr.status());
       per_round.push_back(*pr);
     }
-    auto m = replay(*loaded, sc, t, cpu_clock);
-    if (!m.ok()) return fail(m.status());
-    measured.push_back(*m);
+    while (!rep.done())
+      if (Status st = rep.advance(size_t(1) << 20); !st.ok()) return fail(st);
+    measured.push_back(rep.result());
   }
-  for (bench::StepPoint& p : pooled) p.seconds = median(p.samples);
+  for (bench::StepPoint& p : pooled) p.seconds = bench::mean_step_seconds(p.samples);
   Profile prof;
   if (file_profile) {
     prof = *file_profile;
@@ -302,7 +369,9 @@ int main(int argc, char** argv) {
   j["fit_mean_abs_rel_err"] = pred->fit.mean_abs_rel_err;
   j["fit"] = {{"compute_eff", pred->fit.eff.compute}, {"attention_eff", pred->fit.eff.attention},
               {"memory_eff", pred->fit.eff.memory}, {"overlap", pred->fit.eff.overlap},
-              {"step_overhead_s", pred->fit.eff.step_overhead_s}, {"seq_overhead_s", pred->fit.eff.seq_overhead_s}};
+              {"step_overhead_s", pred->fit.eff.step_overhead_s}, {"seq_overhead_s", pred->fit.eff.seq_overhead_s},
+              {"batch_overhead_s", pred->fit.eff.batch_overhead_s},
+              {"small_batch_tokens", pred->fit.eff.small_batch_tokens}};
   j["sim_utilisation"] = pred->utilisation;
   for (const auto& [name, f] : fields) {
     std::vector<double> ms;
@@ -329,6 +398,60 @@ int main(int argc, char** argv) {
       }
     for (const auto& [kind, v] : sums) j["replay_steps_error_pct"][kind] = err(v.second, v.first);
   }
+  // Diagnosis (--oracle, never the reported prediction): the cost model fitted
+  // to the replay's own steps, simulated. What remains of the error then is
+  // the simulator's schedule or the model's form, not the calibration.
+  if (opt.count("oracle")) {
+    Profile own = prof;
+    own.points.clear();
+    own.points = measured[measured.size() / 2].steps;  // one round's: the fit's cost grows with the points
+    auto o = predict(own, sc, t);
+    if (!o.ok()) return fail(o.status());
+    for (const auto& [name, f] : fields) j["oracle_error_pct"][name] = err(o->p.*f, j["measured"][name].get<double>());
+    j["oracle_fit_mean_abs_rel_err"] = o->fit.mean_abs_rel_err;
+  }
+  if (opt.count("dump")) {
+    // Raw steps for offline diagnosis: the pooled profile and every round's
+    // replay, each step's chunks [start, len, sample] and seconds.
+    nlohmann::json d;
+    d["profile"] = nlohmann::json::array();
+    for (const bench::StepPoint& p : pooled) {
+      nlohmann::json ch = nlohmann::json::array();
+      for (const bench::StepChunk& c : p.chunks) ch.push_back({c.start, c.len, c.sample ? 1 : 0});
+      d["profile"].push_back({{"kind", p.kind}, {"chunks", ch}, {"seconds", p.seconds}, {"samples", p.samples}});
+    }
+    d["replay"] = nlohmann::json::array();
+    for (const Percentiles& m : measured) {
+      nlohmann::json round = nlohmann::json::array();
+      for (size_t i = 0; i < m.steps.size(); ++i) {
+        nlohmann::json ch = nlohmann::json::array();
+        for (const StepChunkShape& c : m.shapes[i]) ch.push_back({c.start, c.len, c.sample ? 1 : 0});
+        round.push_back({{"chunks", ch}, {"seconds", m.steps[i].seconds}});
+      }
+      d["replay"].push_back(round);
+    }
+    d["summary"] = j;
+    d["measured_requests"] = nlohmann::json::array();
+    for (const Percentiles& m : measured) d["measured_requests"].push_back(m.requests);
+    d["request_steps"] = nlohmann::json::array();
+    for (const Percentiles& m : measured) d["request_steps"].push_back(m.request_steps);
+    d["predicted_requests"] = pred->p.requests;
+    d["trace"] = nlohmann::json::array();
+    for (const TraceRequest& r : t.requests) d["trace"].push_back({r.arrival_s, r.prompt_tokens, r.output_tokens});
+    const ModelSpec& ms = prof.model;
+    d["constants"] = {{"matmul_flops_per_token", ms.matmul_flops_per_token()}, {"head_flops", ms.head_flops()},
+                      {"attn_flops_per_position", ms.attn_flops_per_position()},
+                      {"kv_bytes_per_token", ms.kv_bytes_per_token()},
+                      {"dense_weight_bytes", ms.always_params() * ms.weight_bytes},
+                      {"head_bytes", ms.head_params() * ms.weight_bytes},
+                      {"embedding_row_bytes", double(ms.hidden) * ms.weight_bytes},
+                      {"peak_flops", prof.hardware.flops_for(ms.compute_dtype)}, {"mem_bw", prof.hardware.mem_bw}};
+    std::FILE* f = std::fopen(opt["dump"].c_str(), "w");
+    if (f == nullptr) return fail(invalid_argument("cannot write " + opt["dump"]));
+    const std::string text = d.dump();
+    std::fwrite(text.data(), 1, text.size(), f);
+    std::fclose(f);
+  }
   if (json) {
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
@@ -340,6 +463,13 @@ int main(int argc, char** argv) {
               cpu_clock ? "engine thread CPU time (virtual)" : "wall", j["profile"].get<std::string>().c_str(), rounds,
               100 * pred->fit.mean_abs_rel_err, 100 * pred->fit.max_abs_rel_err, pred->fit.n_points,
               100 * pred->utilisation);
+  {
+    const Efficiency& e = pred->fit.eff;
+    std::printf("fit: compute %.3f, attention %.3f, memory %.3f of the measured roofline, overlap %.1f; overheads "
+                "%.3f ms per step + %.4f ms per sequence + %.3f ms above %lld tokens\n",
+                e.compute, e.attention, e.memory, e.overlap, 1e3 * e.step_overhead_s, 1e3 * e.seq_overhead_s,
+                1e3 * e.batch_overhead_s, (long long)e.small_batch_tokens);
+  }
   std::printf("%-10s %12s %17s %12s %8s  %s\n", "metric", "measured ms", "(range)", "predicted ms", "error",
               "per-round errors");
   for (const auto& [name, f] : fields) {
@@ -353,6 +483,12 @@ int main(int argc, char** argv) {
                 1e3 * j["measured_min"][name].get<double>(), 1e3 * j["measured_max"][name].get<double>(),
                 1e3 * pred->p.*f, j["error_pct"][name].get<double>(), rs.c_str());
   }
+  if (j.contains("oracle_error_pct"))
+    std::printf("diagnosis only, cost model fitted to the replay's own steps (fit error %.1f%%): TTFT p50 %+.1f%%, "
+                "p90 %+.1f%%, TPOT p50 %+.1f%%, p90 %+.1f%%\n",
+                100 * j["oracle_fit_mean_abs_rel_err"].get<double>(), j["oracle_error_pct"]["ttft_p50"].get<double>(),
+                j["oracle_error_pct"]["ttft_p90"].get<double>(), j["oracle_error_pct"]["tpot_p50"].get<double>(),
+                j["oracle_error_pct"]["tpot_p90"].get<double>());
   for (const auto& [kind, e] : j["replay_steps_error_pct"].items())
     std::printf("cost model on the replay's own steps (%s): total time %+.1f%%\n", kind.c_str(), e.get<double>());
   return 0;

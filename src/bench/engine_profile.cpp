@@ -7,6 +7,7 @@
 #include <memory>
 #include <random>
 
+#include "base/check.h"
 #include "engine/engine.h"
 
 namespace tandem::bench {
@@ -37,6 +38,24 @@ std::vector<Scenario> scenarios(int32_t C, int32_t max_batch) {
   Scenario st{"engine-staggered", C / 4, {}};
   for (int32_t i = 0; i < std::max(2, max_batch / 2); ++i) st.arrivals.push_back({4 * i, C / 4, C / 4});
   s.push_back(st);
+  // Light load, as a served trace mostly runs: prompts of C/32 .. C/2 and
+  // outputs of C/32 .. C/4 tokens in a fixed pseudo-random order, one arrival
+  // every `gap` steps, so one to a few decodes run beside a prompt chunk of
+  // any length and between arrivals (the decode scenario's batches are large
+  // and its prompt steps all alike).
+  for (int32_t gap : {12, 5}) {
+    Scenario li{"engine-light", C / 2, {}};
+    uint32_t x = 12345u + static_cast<uint32_t>(gap);
+    auto next = [&x](int32_t lo, int32_t hi) {  // LCG: the same on every platform
+      x = x * 1664525u + 1013904223u;
+      return lo + static_cast<int32_t>((x >> 8) % static_cast<uint32_t>(hi - lo + 1));
+    };
+    for (int32_t i = 0; i < 24; ++i) {
+      const int32_t prompt = next(std::max(1, C / 32), C / 2);
+      li.arrivals.push_back({gap * i, prompt, next(std::max(2, C / 32), C / 4)});
+    }
+    s.push_back(li);
+  }
   return s;
 }
 
@@ -60,6 +79,16 @@ bool same_shape(const std::vector<StepChunk>& a, const std::vector<StepChunk>& b
 }
 
 }  // namespace
+
+double mean_step_seconds(const std::vector<double>& samples) {
+  TANDEM_CHECK(!samples.empty(), "mean_step_seconds: no samples");
+  std::vector<double> v = samples;
+  std::sort(v.begin(), v.end());
+  const double cap = 3.0 * v[v.size() / 2];
+  double sum = 0;
+  for (double x : v) sum += std::min(x, cap);
+  return sum / double(v.size());
+}
 
 Result<std::vector<StepPoint>> run_engine_profile(const Model& model, const Tokenizer& tokenizer,
                                                   const EngineProfileOptions& o, ThreadPool& pool,
@@ -132,12 +161,11 @@ Result<std::vector<StepPoint>> run_engine_profile(const Model& model, const Toke
         if (!worked && next >= sc_run.arrivals.size()) break;
       }
       if (k != steps.size()) return internal_error("engine profile: runs of " + sc_run.kind + " differ in steps");
+      if (o.between) TANDEM_RETURN_IF_ERROR(o.between());
     }
     for (size_t i = 0; i < steps.size(); ++i) {
       StepPoint p{sc_run.kind, steps[i].chunks, 0, samples[i]};
-      std::vector<double> v = samples[i];
-      std::sort(v.begin(), v.end());
-      p.seconds = v[v.size() / 2];
+      p.seconds = mean_step_seconds(samples[i]);
       out.push_back(std::move(p));
     }
     if (progress) {

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <map>
+#include <set>
 
 #include "engine/model_loader.h"
 
@@ -48,6 +49,27 @@ TEST(EngineProfileTest, ScenariosMakeDecodePrefillAndMixedSteps) {
   EXPECT_GT(kinds["engine-prefill"], 0);
   EXPECT_GT(kinds["engine-chunked"], 0);
   EXPECT_GT(mixed, 0);  // staggered arrivals mix decodes with prompt chunks
+  // Light load: one or two decodes beside prompt chunks of several lengths.
+  int light_small_mixed = 0;
+  std::set<int> light_chunk_lens;
+  for (const StepPoint& p : *r) {
+    if (p.kind != "engine-light") continue;
+    int decodes = 0;
+    for (const StepChunk& c : p.chunks) {
+      if (c.len == 1) ++decodes;
+      else light_chunk_lens.insert(c.len);
+    }
+    light_small_mixed += decodes >= 1 && decodes <= 2 && decodes < int(p.chunks.size());
+  }
+  EXPECT_GT(light_small_mixed, 0);
+  EXPECT_GE(light_chunk_lens.size(), 4u);
+}
+
+TEST(EngineProfileTest, StepSecondsAreTheMeanWithOutliersClamped) {
+  EXPECT_DOUBLE_EQ(mean_step_seconds({1.0}), 1.0);
+  EXPECT_DOUBLE_EQ(mean_step_seconds({1.0, 2.0, 3.0}), 2.0);
+  // 100 is clamped at 3x the median (3).
+  EXPECT_DOUBLE_EQ(mean_step_seconds({1.0, 1.0, 100.0}), (1.0 + 1.0 + 3.0) / 3);
 }
 
 }  // namespace

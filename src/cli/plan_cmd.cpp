@@ -537,6 +537,7 @@ int run_bench_profile(const std::vector<std::string>& argv) {
   j["fit"] = {{"compute_eff", fit.eff.compute}, {"attention_eff", fit.eff.attention},
               {"memory_eff", fit.eff.memory}, {"overlap", fit.eff.overlap},
               {"step_overhead_s", fit.eff.step_overhead_s}, {"seq_overhead_s", fit.eff.seq_overhead_s},
+              {"batch_overhead_s", fit.eff.batch_overhead_s}, {"small_batch_tokens", fit.eff.small_batch_tokens},
               {"mean_abs_rel_err", fit.mean_abs_rel_err}, {"median_abs_rel_err", fit.median_abs_rel_err},
               {"max_abs_rel_err", fit.max_abs_rel_err}, {"points", fit.n_points}};
   if (a.has("json")) {
@@ -550,11 +551,11 @@ int run_bench_profile(const std::vector<std::string>& argv) {
     std::printf("%-16s %6lld %7lld %8.3f ms %8.3f ms %+6.1f%%\n", p.kind.c_str(), (long long)p.work.seqs,
                 (long long)p.work.tokens, p.seconds * 1e3, pr * 1e3, 100 * (pr - p.seconds) / p.seconds);
   }
-  std::printf("fit: compute %.3f (attention %.3f) of %.1f GFLOP/s, memory %.3f of %.1f GB/s, overlap %.1f, step %.3f ms + %.4f ms/seq; "
-              "error mean %.1f%%, median %.1f%%, max %.1f%% over %d points\n",
+  std::printf("fit: compute %.3f (attention %.3f) of %.1f GFLOP/s, memory %.3f of %.1f GB/s, overlap %.1f, step %.3f ms + %.4f ms/seq "
+              "+ %.3f ms above %lld tokens; error mean %.1f%%, median %.1f%%, max %.1f%% over %d points\n",
               fit.eff.compute, fit.eff.attention, prof->hardware.flops_for(prof->model.compute_dtype) / 1e9, fit.eff.memory,
               prof->hardware.mem_bw / 1e9, fit.eff.overlap, fit.eff.step_overhead_s * 1e3, fit.eff.seq_overhead_s * 1e3,
-              100 * fit.mean_abs_rel_err, 100 * fit.median_abs_rel_err, 100 * fit.max_abs_rel_err, fit.n_points);
+              fit.eff.batch_overhead_s * 1e3, (long long)fit.eff.small_batch_tokens, 100 * fit.mean_abs_rel_err, 100 * fit.median_abs_rel_err, 100 * fit.max_abs_rel_err, fit.n_points);
   return 0;
 }
 

@@ -14,6 +14,7 @@
 //   t_comm = tp > 1: 2 all-reduces per layer of tokens * hidden * 2 bytes,
 //            each latency + 2 (tp - 1) / tp * bytes / scaleup_bw
 //   step   = eff.step_overhead_s + eff.seq_overhead_s * seqs
+//            + (tokens > eff.small_batch_tokens ? eff.batch_overhead_s : 0)
 //            + max(t_comp, t_mem) + (1 - eff.overlap) * min(t_comp, t_mem) + t_comm
 // With the default efficiencies (overheads 0, overlap 1) a single request's
 // prefill and decode times are exactly the textbook roofline formulas.
@@ -39,6 +40,12 @@ struct Efficiency {
   double overlap = 1.0;  // 1: compute and memory overlap fully (max); 0: they add
   double step_overhead_s = 0;  // fixed cost of a step (launch, scheduling, sync)
   double seq_overhead_s = 0;   // per sequence in the step (sampling, bookkeeping)
+  // Extra fixed cost of a step computing more than `small_batch_tokens`
+  // tokens: a CPU engine runs matmuls of a few rows on a separate one-pass
+  // (GEMV-like) kernel and larger ones on tiled GEMM kernels whose fixed cost
+  // per weight pass is higher (ours: 2 rows, ops::matmul). 0 and 0: none.
+  double batch_overhead_s = 0;
+  int64_t small_batch_tokens = 0;
   double mem_usable = 0.9;     // fraction of device memory for weights + KV
 };
 
@@ -134,9 +141,11 @@ struct FitResult {
   double median_abs_rel_err = 0;
   int n_points = 0;
 };
-// Fits compute, attention and memory efficiency, the step and per-sequence
-// overheads and the overlap to the profile, minimising the mean squared log ratio of
-// predicted to measured step time (Nelder-Mead, from several starts).
+// Fits compute, attention and memory efficiency, the step, per-sequence and
+// batch overheads, the small-batch threshold and the overlap to the profile,
+// minimising the mean squared log ratio of predicted to measured step time
+// (Nelder-Mead, from several starts; the threshold and overlap from a few
+// candidates each).
 FitResult fit_profile(const Profile& profile);
 
 }  // namespace tandem::plan

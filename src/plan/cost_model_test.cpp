@@ -54,6 +54,17 @@ TEST(CostModel, SingleRequestStepsAreTheRooflineFormulas) {
   e.seq_overhead_s = 1e-4;
   CostModel cm2(m, h, 1, e);
   EXPECT_NEAR(cm2.step_time(d), 1e-3 + 1e-4 + m.decode_flops(1000) / (peak * 0.5) + m.decode_bytes(1000) / (bw * 0.8), 1e-12);
+  // The batch overhead applies to steps of more than small_batch_tokens tokens only.
+  e.batch_overhead_s = 5e-4;
+  e.small_batch_tokens = 2;
+  CostModel cm3(m, h, 1, e);
+  StepWork d2 = d, d3 = d;
+  d2.add_chunk(1000, 1, true);
+  d3.add_chunk(1000, 1, true);
+  d3.add_chunk(1000, 1, true);
+  EXPECT_NEAR(cm3.step_time(d), cm2.step_time(d), 1e-15);
+  EXPECT_NEAR(cm3.step_time(d2), cm2.step_time(d2), 1e-15);
+  EXPECT_NEAR(cm3.step_time(d3), cm2.step_time(d3) + 5e-4, 1e-15);
 }
 
 TEST(CostModel, TensorParallelismSplitsWorkAndAddsAllReduces) {
@@ -118,6 +129,28 @@ TEST(CostModel, FitRecoversAKnownCostModel) {
   EXPECT_LT(f.mean_abs_rel_err, 0.03);
   EXPECT_LT(f.max_abs_rel_err, 0.06);
   EXPECT_NEAR(f.eff.memory, truth.memory, 0.1);
+  // A profile with a fixed extra cost above 2 tokens (a CPU engine's switch
+  // from its decode kernels to tiled GEMMs): the fit finds the threshold and
+  // the cost, and predicts both sides of it.
+  Profile g = p;
+  Efficiency truth2 = truth;
+  truth2.batch_overhead_s = 4e-3;
+  truth2.small_batch_tokens = 2;
+  CostModel gen2(g.model, g.hardware, 1, truth2);
+  for (int b : {2, 3, 8})
+    for (int ctx : {128, 2048}) {
+      ProfilePoint q;
+      for (int i = 0; i < b; ++i) q.work.add_chunk(ctx, 1, true);
+      g.points.push_back(q);
+    }
+  for (ProfilePoint& q : g.points) q.seconds = gen2.step_time(q.work) * noise(rng);
+  FitResult f2 = fit_profile(g);
+  EXPECT_EQ(f2.eff.small_batch_tokens, 2);
+  EXPECT_NEAR(f2.eff.batch_overhead_s, 4e-3, 1e-3);
+  EXPECT_LT(f2.mean_abs_rel_err, 0.03);
+  EXPECT_LT(f2.max_abs_rel_err, 0.06);
+  // The plain profile has no such step: no threshold is taken.
+  EXPECT_EQ(f.eff.small_batch_tokens, 0);
   // A constant-time profile cannot be fitted by a roofline: the error says so.
   Profile flat = p;
   for (ProfilePoint& q : flat.points) q.seconds = 0.01;
