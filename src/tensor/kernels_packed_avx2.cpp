@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "tensor/avx2_util.h"
 #include "tensor/kernels.h"
@@ -53,11 +52,7 @@ struct Out {
 // wp points at the first of the JP weight panels (pbytes apart), whose column
 // kw0 lines up with column k0 of x: kw0 = k0 for the stored panels, 0 for a
 // converted slice. p is the first panel's index, for the outputs.
-// Activations: with kXPacked false, x is row-major [n, k] and the tile reads
-// rows i..i+IR-1; with kXPacked true, x points at a packed group of exactly
-// IR rows, [kk - k0][IR], so the IR broadcasts of a column come from one
-// cache line instead of IR lines k floats apart (which share L1 sets).
-template <DType T, int JP, int IR, bool kXPacked = false>
+template <DType T, int JP, int IR>
 inline void float_tile(const uint8_t* wp, size_t pbytes, int64_t p, const float* x, int64_t k, int64_t i,
                        int64_t k0, int64_t k1, int64_t kw0, const Out& o) {
   __m256 acc[IR][JP];
@@ -69,12 +64,12 @@ inline void float_tile(const uint8_t* wp, size_t pbytes, int64_t p, const float*
   const uint8_t* pw[JP];
   for (int q = 0; q < JP; ++q) pw[q] = wp + static_cast<size_t>(q) * pbytes;
   const float* xr[IR];
-  for (int r = 0; r < IR; ++r) xr[r] = kXPacked ? x + r : x + (i + r) * k;
+  for (int r = 0; r < IR; ++r) xr[r] = x + (i + r) * k;
   for (int64_t kk = k0; kk < k1; ++kk) {
     __m256 wv[JP];
     for (int q = 0; q < JP; ++q) wv[q] = load_col<T>(pw[q], kk - k0 + kw0);
     for (int r = 0; r < IR; ++r) {
-      const __m256 xb = _mm256_broadcast_ss(kXPacked ? xr[r] + (kk - k0) * IR : xr[r] + kk);
+      const __m256 xb = _mm256_broadcast_ss(xr[r] + kk);
       for (int q = 0; q < JP; ++q) acc[r][q] = _mm256_fmadd_ps(xb, wv[q], acc[r][q]);
     }
   }
@@ -88,87 +83,18 @@ inline void float_tile(const uint8_t* wp, size_t pbytes, int64_t p, const float*
   }
 }
 
-constexpr int kPrefillIr = 6;
-
-// Rows [i0, i1) of x, columns [k0, k1), packed in groups of kPrefillIr rows
-// (the last group has the remainder): group g starts at xp + g * kPrefillIr *
-// (k1 - k0) and is [kk - k0][rows of the group].
-inline void pack_x(const float* x, int64_t k, int64_t i0, int64_t i1, int64_t k0, int64_t k1, float* xp) {
-  const int64_t kc = k1 - k0;
-  for (int64_t g = i0; g < i1; g += kPrefillIr) {
-    const int64_t ir = std::min<int64_t>(kPrefillIr, i1 - g);
-    float* dst = xp + (g - i0) * kc;
-    for (int64_t r = 0; r < ir; ++r) {
-      const float* src = x + (g + r) * k + k0;
-      for (int64_t kk = 0; kk < kc; ++kk) dst[kk * ir + r] = src[kk];
-    }
-  }
-}
-
-// The prefill tile for two full panels and a packed group of 6 rows, with
-// named accumulators: for the generic tile's acc[6][2] on packed x, GCC keeps
-// the array on the stack and stores every accumulator after every FMA.
-// w0 / w1: the two f32 slices, [kk][8]; xc: the group, [kk][6].
-inline void tile_6x16(const float* w0, const float* w1, const float* xc, int64_t kc, float* y, int64_t ldy,
-                      const float* bias, bool first, bool last) {
-#define TANDEM_ROW(r) __m256 c##r##0, c##r##1;
-  TANDEM_ROW(0) TANDEM_ROW(1) TANDEM_ROW(2) TANDEM_ROW(3) TANDEM_ROW(4) TANDEM_ROW(5)
-#undef TANDEM_ROW
-#define TANDEM_INIT(r)                                                 \
-  c##r##0 = first ? _mm256_setzero_ps() : _mm256_loadu_ps(y + (r) * ldy); \
-  c##r##1 = first ? _mm256_setzero_ps() : _mm256_loadu_ps(y + (r) * ldy + 8);
-  TANDEM_INIT(0) TANDEM_INIT(1) TANDEM_INIT(2) TANDEM_INIT(3) TANDEM_INIT(4) TANDEM_INIT(5)
-#undef TANDEM_INIT
-  for (int64_t kk = 0; kk < kc; ++kk, xc += 6) {
-    const __m256 a = _mm256_load_ps(w0 + kk * 8), b = _mm256_load_ps(w1 + kk * 8);
-#define TANDEM_FMA(r)                                \
-  {                                                  \
-    const __m256 xb = _mm256_broadcast_ss(xc + (r)); \
-    c##r##0 = _mm256_fmadd_ps(xb, a, c##r##0);       \
-    c##r##1 = _mm256_fmadd_ps(xb, b, c##r##1);       \
-  }
-    TANDEM_FMA(0) TANDEM_FMA(1) TANDEM_FMA(2) TANDEM_FMA(3) TANDEM_FMA(4) TANDEM_FMA(5)
-#undef TANDEM_FMA
-  }
-  const __m256 b0 = last && bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
-  const __m256 b1 = last && bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
-#define TANDEM_STORE(r)                                                          \
-  _mm256_storeu_ps(y + (r) * ldy, last ? _mm256_add_ps(c##r##0, b0) : c##r##0); \
-  _mm256_storeu_ps(y + (r) * ldy + 8, last ? _mm256_add_ps(c##r##1, b1) : c##r##1);
-  TANDEM_STORE(0) TANDEM_STORE(1) TANDEM_STORE(2) TANDEM_STORE(3) TANDEM_STORE(4) TANDEM_STORE(5)
-#undef TANDEM_STORE
-}
-
-// All row groups of a packed x block against JP f32 slices (kKc columns apart).
-template <int JP>
-inline void float_rows_packed(const float* slice, size_t slice_bytes, int64_t p, const float* xp, int64_t i0,
-                              int64_t i1, int64_t k0, int64_t k1, const Out& o) {
-  const auto* sw = reinterpret_cast<const uint8_t*>(slice);
-  const int64_t kc = k1 - k0;
+template <DType T, int JP>
+inline void float_rows(const uint8_t* wp, size_t pbytes, int64_t p, const float* x, int64_t k, int64_t i0,
+                       int64_t i1, int64_t k0, int64_t k1, int64_t kw0, const Out& o) {
+  constexpr int kIr = JP == 1 ? 6 : 6;
   int64_t i = i0;
-  for (; i + kPrefillIr <= i1; i += kPrefillIr) {
-    // The next tile starts by loading its partial sums (one 64-byte line
-    // per row for two panels); fetch them now so that load does not stall
-    // the FMA chains. They were written a k-block ago and sit in L2 or L3.
-    if (!o.first)
-      for (int64_t r = i + kPrefillIr; r < std::min(i1, i + 2 * kPrefillIr); ++r)
-        _mm_prefetch(reinterpret_cast<const char*>(o.y + r * o.m + p * 8), _MM_HINT_T0);
-    if (JP == 2 && (p + 2) * 8 <= o.m) {
-      const float* w0 = slice;
-      const float* w1 = reinterpret_cast<const float*>(sw + slice_bytes);
-      tile_6x16(w0, w1, xp + (i - i0) * kc, kc, o.y + i * o.m + p * 8, o.m, o.bias ? o.bias + p * 8 : nullptr,
-                o.first, o.last);
-    } else {
-      float_tile<DType::kF32, JP, kPrefillIr, true>(sw, slice_bytes, p, xp + (i - i0) * kc, 0, i, k0, k1, 0, o);
-    }
-  }
-  const float* xg = xp + (i - i0) * kc;
+  for (; i + kIr <= i1; i += kIr) float_tile<T, JP, kIr>(wp, pbytes, p, x, k, i, k0, k1, kw0, o);
   switch (i1 - i) {
-    case 5: float_tile<DType::kF32, JP, 5, true>(sw, slice_bytes, p, xg, 0, i, k0, k1, 0, o); break;
-    case 4: float_tile<DType::kF32, JP, 4, true>(sw, slice_bytes, p, xg, 0, i, k0, k1, 0, o); break;
-    case 3: float_tile<DType::kF32, JP, 3, true>(sw, slice_bytes, p, xg, 0, i, k0, k1, 0, o); break;
-    case 2: float_tile<DType::kF32, JP, 2, true>(sw, slice_bytes, p, xg, 0, i, k0, k1, 0, o); break;
-    case 1: float_tile<DType::kF32, JP, 1, true>(sw, slice_bytes, p, xg, 0, i, k0, k1, 0, o); break;
+    case 5: float_tile<T, JP, 5>(wp, pbytes, p, x, k, i, k0, k1, kw0, o); break;
+    case 4: float_tile<T, JP, 4>(wp, pbytes, p, x, k, i, k0, k1, kw0, o); break;
+    case 3: float_tile<T, JP, 3>(wp, pbytes, p, x, k, i, k0, k1, kw0, o); break;
+    case 2: float_tile<T, JP, 2>(wp, pbytes, p, x, k, i, k0, k1, kw0, o); break;
+    case 1: float_tile<T, JP, 1>(wp, pbytes, p, x, k, i, k0, k1, kw0, o); break;
     default: break;
   }
 }
@@ -192,33 +118,35 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
     }
     return;
   }
-  // Prefill, blocked like a BLIS macro-kernel: a block of kNc rows x kKc
-  // columns of x is packed into row groups (96 KiB, in L2) and read once per
-  // pair of weight panels, whose kKc-column slices are widened to f32 into
-  // one contiguous 16 KiB buffer (in L1) and read once per row group. Every
-  // stream the inner loop touches is contiguous: two weight columns and one
-  // row group. Each output still sums its k products in column order, one
-  // FMA chain per lane, so the result does not depend on the blocking.
+  // Prefill: blocks of kKc columns x kNc rows of x stay in L2 while the
+  // weight panels' slices (2 panels x kKc columns, 8 KiB for f16) sit in L1.
   constexpr int64_t kKc = 256, kNc = 96;
-  static_assert(kNc % kPrefillIr == 0);
-  thread_local std::vector<float> xbuf;
-  xbuf.resize(static_cast<size_t>(kNc * kKc));
-  alignas(64) float slice[2][kKc * 8];
-  constexpr size_t kSliceBytes = sizeof(slice[0]);
   for (int64_t k0 = 0; k0 < k; k0 += kKc) {
     const int64_t k1 = std::min(k, k0 + kKc);
     const Out o{y, m, bias, k0 == 0, k1 == k};
     for (int64_t i0 = 0; i0 < n; i0 += kNc) {
       const int64_t i1 = std::min(n, i0 + kNc);
-      pack_x(x, k, i0, i1, k0, k1, xbuf.data());
-      for (int64_t p = p0; p < p1; p += 2) {
-        const int jp = p + 2 <= p1 ? 2 : 1;
-        for (int q = 0; q < jp; ++q) {
-          const uint8_t* src = w + static_cast<size_t>(p + q) * pbytes;
-          for (int64_t kk = k0; kk < k1; ++kk) _mm256_store_ps(slice[q] + (kk - k0) * 8, load_col<T>(src, kk));
+      int64_t p = p0;
+      if constexpr (T == DType::kF32) {
+        for (; p + 2 <= p1; p += 2)
+          float_rows<T, 2>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, k, i0, i1, k0, k1, k0, o);
+        if (p < p1) float_rows<T, 1>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, k, i0, i1, k0, k1, k0, o);
+      } else {
+        // Widen the panels' slice to f32 once for all kNc rows (exact), so
+        // the inner loop is loads and FMAs only: the per-tile conversion
+        // competed with the FMAs for the same ports.
+        alignas(32) float slice[2][kKc * 8];
+        constexpr size_t kSliceBytes = sizeof(slice[0]);
+        for (; p < p1; p += 2) {
+          const int jp = p + 2 <= p1 ? 2 : 1;
+          for (int q = 0; q < jp; ++q) {
+            const uint8_t* src = w + static_cast<size_t>(p + q) * pbytes;
+            for (int64_t kk = k0; kk < k1; ++kk) _mm256_store_ps(slice[q] + (kk - k0) * 8, load_col<T>(src, kk));
+          }
+          const auto* sw = reinterpret_cast<const uint8_t*>(slice[0]);
+          if (jp == 2) float_rows<DType::kF32, 2>(sw, kSliceBytes, p, x, k, i0, i1, k0, k1, 0, o);
+          else float_rows<DType::kF32, 1>(sw, kSliceBytes, p, x, k, i0, i1, k0, k1, 0, o);
         }
-        if (jp == 2) float_rows_packed<2>(slice[0], kSliceBytes, p, xbuf.data(), i0, i1, k0, k1, o);
-        else float_rows_packed<1>(slice[0], kSliceBytes, p, xbuf.data(), i0, i1, k0, k1, o);
       }
     }
   }
