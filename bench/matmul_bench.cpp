@@ -1,8 +1,8 @@
 // Matmul kernels against this machine's roofline, measured in the same run.
 //
-//   matmul_bench [--m 2048] [--k 2048] [--reps 5] [--layout panel8|rowmajor|both] [dtype...]
+//   matmul_bench [--m 2048] [--k 2048] [--n 1,16,512] [--reps 5] [--layout panel8|rowmajor|both] [dtype...]
 //
-// For each weight dtype and batch n in {1, 16, 512}: best-of-reps time of
+// For each weight dtype and batch n (default 1, 16, 512): best-of-reps time of
 // ops::matmul on the global thread pool, as GFLOP/s (2 n m k / t) and, for
 // n = 1, weight GB/s; percentages are of the peak FP32 FLOP/s and memory read
 // bandwidth measured just before (tandem bench roofline's kernels). Weights
@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   int reps = 5;
   std::string layout = "panel8";
   std::vector<DType> dtypes;
+  std::vector<int64_t> batches = {1, 16, 512};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -85,6 +86,19 @@ int main(int argc, char** argv) {
       m = std::stoll(next());
     } else if (a == "--k") {
       k = std::stoll(next());
+    } else if (a == "--n") {
+      batches.clear();
+      const std::string list = next();
+      for (size_t pos = 0; pos < list.size();) {
+        const size_t comma = std::min(list.find(',', pos), list.size());
+        const long long v = std::atoll(list.substr(pos, comma - pos).c_str());
+        if (v <= 0) {
+          std::fprintf(stderr, "matmul_bench: --n wants positive batch sizes, got '%s'\n", list.c_str());
+          return 2;
+        }
+        batches.push_back(v);
+        pos = comma + 1;
+      }
     } else if (a == "--reps") {
       reps = std::stoi(next());
     } else if (a == "--layout") {
@@ -136,7 +150,7 @@ int main(int argc, char** argv) {
       w.layout = lay == "panel8" ? Layout::kPanel8 : Layout::kRowMajor;
       w.data = lay == "panel8" ? pk.data() : rm.data();
       w.nbytes = lay == "panel8" ? pk.size() : rm.size();
-      for (int64_t n : {1, 16, 512}) {
+      for (int64_t n : batches) {
         std::vector<float> x(static_cast<size_t>(n * k)), y(static_cast<size_t>(n * m));
         for (float& v : x) v = nd(rng) * 20.0f;
         double best = 1e30, best_cpu = 1e30;

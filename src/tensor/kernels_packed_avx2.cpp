@@ -121,13 +121,18 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
   // Prefill: blocks of kKc columns x kNc rows of x stay in L2 while the
   // weight panels' slices (2 panels x kKc columns, 8 KiB for f16) sit in L1.
   constexpr int64_t kKc = 256, kNc = 96;
+  constexpr int64_t kWidenRows = 12;
   for (int64_t k0 = 0; k0 < k; k0 += kKc) {
     const int64_t k1 = std::min(k, k0 + kKc);
     const Out o{y, m, bias, k0 == 0, k1 == k};
     for (int64_t i0 = 0; i0 < n; i0 += kNc) {
       const int64_t i1 = std::min(n, i0 + kNc);
       int64_t p = p0;
-      if constexpr (T == DType::kF32) {
+      // f16 / bf16 below kWidenRows rows: convert in the tile instead. The
+      // widened slice costs a store and a load of every weight per block of
+      // rows, which a few rows do not pay back (a 3-row step used to convert
+      // the whole model).
+      if (T == DType::kF32 || n < kWidenRows) {
         for (; p + 2 <= p1; p += 2)
           float_rows<T, 2>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, k, i0, i1, k0, k1, k0, o);
         if (p < p1) float_rows<T, 1>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, k, i0, i1, k0, k1, k0, o);

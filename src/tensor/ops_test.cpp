@@ -303,7 +303,8 @@ TEST(OpsTest, FastPathsMatchScalarReference) {
 }
 
 // kPanel8 kernels across k-blocks (256 columns) and row blocks (96 / 64
-// rows): every row of a 101-row batch equals that row alone, bitwise.
+// rows): every row of a 101-row batch equals that row alone, and the same
+// rows in small batches, bitwise.
 TEST(OpsTest, Panel8IsBatchInvariantAcrossBlocks) {
   if (!ops::set_isa(ops::Isa::kAvx2)) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C";
   const int64_t n = 101, m = 27;
@@ -322,6 +323,14 @@ TEST(OpsTest, Panel8IsBatchInvariantAcrossBlocks) {
       ops::matmul(x.data() + i * k, 1, k, q.view, bias.data(), one.data(), nullptr);
       EXPECT_EQ(0, std::memcmp(one.data(), all.data() + i * m, one.size() * sizeof(float)))
           << "row " << i << " dtype " << dtype_name(t);
+    }
+    // Small batches take other paths (f16 / bf16 convert in the tile below
+    // 12 rows instead of widening a slice); their rows must match too.
+    for (int64_t few : {3, 11, 12, 13}) {
+      std::vector<float> part(static_cast<size_t>(few * m));
+      ops::matmul(x.data() + 40 * k, few, k, q.view, bias.data(), part.data(), &pool);
+      EXPECT_EQ(0, std::memcmp(part.data(), all.data() + 40 * m, part.size() * sizeof(float)))
+          << few << " rows, dtype " << dtype_name(t);
     }
   }
 }
