@@ -9,6 +9,7 @@ in blocks of --block steps for --rounds rounds, between:
   tandem-delta  the same with the XOR-delta codec
   tandem-z0     tandem store every step without compression (zstd level 0)
   tandem-z0-buffered  the same with pack files through the page cache (no O_DIRECT)
+  tandem-z0-sha256    tandem-z0 in a format-2 store (chunks named by SHA-256, as before BLAKE3)
   torch.save    torch.save of the same state every step (file + rename, no fsync)
 Each round visits every mode once, starting one mode later than the round
 before (ABCDE, BCDEA, ...), so no mode always follows the same one. A step's
@@ -89,6 +90,7 @@ def main():
         "tandem-delta": ck("delta", delta=True, zstd_level=args.zstd),
         "tandem-z0": ck("z0", delta=False, zstd_level=0),
         "tandem-z0-buffered": ck("z0b", delta=False, zstd_level=0, direct_io=False),
+        "tandem-z0-sha256": ck("z0s", delta=False, zstd_level=0, hash="sha256"),
     }
     modes = ["none"] + [m for m in args.modes.split(",") if m and m != "none"]
     for m in modes:

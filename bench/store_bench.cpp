@@ -1,6 +1,6 @@
 // store_bench: the checkpoint store's acceptance figures (issue 5).
 //
-//   store_bench hash                     SHA-256 vs XXH3-128, single thread, GB/s
+//   store_bench hash                     SHA-256 vs BLAKE3 vs XXH3-128, GB/s
 //   store_bench disk    --dir D [--mib N]  sequential write+fsync bandwidth of D's disk
 //   store_bench block   --dir D [--sizes-mib 10,100,1000] [--reps R]
 //                                        time save() blocks the caller vs a memcpy
@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "base/env.h"
+#include "base/blake3_impl.h"
 #include "base/hash.h"
 #include "store/checkpointer.h"
 #include "store/chunk_codec.h"
@@ -184,36 +185,41 @@ void bench_hash() {
   std::vector<uint8_t> buf(1 << 20);
   fill_weights(buf.data(), buf.size(), 1);
   const int n = 512;
-  volatile uint64_t sink = 0;
-  auto t0 = Clock::now();
-  for (int i = 0; i < n; ++i) sink = sink + sha256(buf.data(), buf.size()).bytes[0];
-  double s_sha = secs(t0, Clock::now());
-  t0 = Clock::now();
-  for (int i = 0; i < n; ++i) sink = sink + XXH3_128bits(buf.data(), buf.size()).low64;
-  double s_xxh = secs(t0, Clock::now());
-  t0 = Clock::now();
-  for (int i = 0; i < n; ++i) {
-    std::vector<uint8_t> copy(buf);
-    sink = sink + copy[5];
-  }
-  double s_cpy = secs(t0, Clock::now());
   const double gb = n * double(buf.size()) / 1e9;
-  std::printf("hash (1 MiB buffers, one thread): sha256 %.2f GB/s, xxh3-128 %.2f GB/s, alloc+memcpy %.2f GB/s\n",
-              gb / s_sha, gb / s_xxh, gb / s_cpy);
-  {
-    // Both cores at once (the store hashes on every worker).
+  volatile uint64_t sink = 0;
+  // GB/s of f over n passes of a 1 MiB buffer, on `threads` threads at once
+  // (each on its own copy; the total is reported).
+  auto rate = [&](auto&& f, int threads) {
     std::vector<std::thread> th;
-    t0 = Clock::now();
-    for (int w = 0; w < 2; ++w)
+    const auto t0 = Clock::now();
+    for (int w = 0; w < threads; ++w)
       th.emplace_back([&] {
         std::vector<uint8_t> mine(buf);
         uint64_t local = 0;
-        for (int i = 0; i < n; ++i) local += sha256(mine.data(), mine.size()).bytes[0];
+        for (int i = 0; i < n; ++i) local += f(mine.data(), mine.size());
         sink = sink + local;
       });
     for (auto& t : th) t.join();
-    std::printf("sha256, two threads at once: %.2f GB/s in total\n", 2 * gb / secs(t0, Clock::now()));
-  }
+    return threads * gb / secs(t0, Clock::now());
+  };
+  auto sha = [](const uint8_t* p, size_t len) { return uint64_t{sha256(p, len).bytes[0]}; };
+  auto b3 = [](const uint8_t* p, size_t len) { return uint64_t{blake3(p, len).bytes[0]}; };
+  auto b3_scalar = [](const uint8_t* p, size_t len) {
+    return uint64_t{blake3_impl::hash(p, len, blake3_impl::Isa::kScalar).bytes[0]};
+  };
+  auto xxh = [](const uint8_t* p, size_t len) { return uint64_t{XXH3_128bits(p, len).low64}; };
+  auto cpy = [](const uint8_t* p, size_t len) {
+    std::vector<uint8_t> copy(p, p + len);
+    return uint64_t{copy[5]};
+  };
+  const double r_sha = rate(sha, 1), r_b3 = rate(b3, 1), r_b3s = rate(b3_scalar, 1), r_xxh = rate(xxh, 1),
+               r_cpy = rate(cpy, 1);
+  std::printf("hash (1 MiB buffers, one thread): sha256 %.2f GB/s, blake3 %.2f GB/s (%s; portable %.2f GB/s), "
+              "xxh3-128 %.2f GB/s, alloc+memcpy %.2f GB/s\n",
+              r_sha, r_b3, blake3_impl::cpu_has_avx2() ? "AVX2" : "portable", r_b3s, r_xxh, r_cpy);
+  // Both cores at once (the store hashes on every worker).
+  std::printf("two threads at once, in total: sha256 %.2f GB/s, blake3 %.2f GB/s\n", rate(sha, 2), rate(b3, 2));
+  auto t0 = Clock::now();
   for (int level : {0, -5, -1, 1, 3})
     for (int es : {1, 4}) {
       size_t out = 0;

@@ -116,18 +116,21 @@ class TrainingCheckpointer:
     zstd 1 stored 0.77x the bytes but cost about 15% of the step time in CPU
     (docs/store.md, Measured); pass 1 where disk space matters more.
     direct_io: pack files bypass the page cache (O_DIRECT) where the file
-    system allows; False writes them through the page cache."""
+    system allows; False writes them through the page cache. hash: what names
+    the chunks of a store this creates, "blake3" (format 3) or "sha256"
+    (format 2, readable by older builds); an existing store keeps its own."""
 
     def __init__(self, path, delta=False, keep_last=0, keep_every=0, gc_every=0,
                  policy="block", threads=2, chunk_bytes=1 << 20, zstd_level=0,
-                 keyframe_interval=8, slots=2, nice=10, direct_io=True):
+                 keyframe_interval=8, slots=2, nice=10, direct_io=True, hash="blake3"):
         if (keep_last or keep_every) and not gc_every:
             gc_every = 16
         self._ck = _ts.Checkpointer(path, chunk_bytes=chunk_bytes, zstd_level=zstd_level,
                                     delta=delta, keyframe_interval=keyframe_interval,
                                     threads=threads, slots=slots, policy=policy,
                                     gc_every=gc_every, keep_last=keep_last,
-                                    keep_every=keep_every, nice=nice, direct_io=direct_io)
+                                    keep_every=keep_every, nice=nice, direct_io=direct_io,
+                                    hash=hash)
         self.path = path
 
     def save(self, step, model=None, optimizer=None, extra=None, tags=(), metadata=None):

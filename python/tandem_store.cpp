@@ -34,8 +34,11 @@ void check(const Status& st) {
 }
 
 StoreOptions store_options(uint64_t chunk_bytes, int zstd_level, bool shuffle, bool delta, int keyframe_interval,
-                           int threads, int worker_nice = 0, bool direct_io = true) {
+                           int threads, int worker_nice = 0, bool direct_io = true,
+                           const std::string& new_store_hash = "blake3") {
   StoreOptions o;
+  if (new_store_hash == "sha256") o.new_store_hash = HashKind::kSha256;
+  else if (new_store_hash != "blake3") throw py::value_error("hash must be 'blake3' or 'sha256'");
   o.chunk_bytes = chunk_bytes;
   o.zstd_level = zstd_level;
   o.shuffle = shuffle;
@@ -171,7 +174,7 @@ class PyCheckpointer {
  public:
   PyCheckpointer(const std::string& dir, uint64_t chunk_bytes, int zstd_level, bool shuffle, bool delta,
                  int keyframe_interval, int threads, int slots, const std::string& policy, int gc_every,
-                 int keep_last, int keep_every, int nice, bool direct_io) {
+                 int keep_last, int keep_every, int nice, bool direct_io, const std::string& hash) {
     CheckpointerOptions co;
     co.slots = slots;
     if (policy == "coalesce") co.policy = BackpressurePolicy::kCoalesce;
@@ -181,7 +184,7 @@ class PyCheckpointer {
     co.retention.keep_every = keep_every;
     co.background_nice = nice;
     auto store = unwrap(Store::open(dir, store_options(chunk_bytes, zstd_level, shuffle, delta, keyframe_interval,
-                                                       threads, nice, direct_io)));
+                                                       threads, nice, direct_io, hash)));
     ck_ = std::make_unique<Checkpointer>(std::move(store), co);
   }
   void save(int64_t step, const py::list& items, const std::vector<std::string>& tags,
@@ -244,11 +247,11 @@ PYBIND11_MODULE(_tandem_store, m) {
   m.doc() = "tandem checkpoint store (see python/tandem_ckpt.py for the PyTorch helpers)";
   py::class_<PyCheckpointer>(m, "Checkpointer")
       .def(py::init<const std::string&, uint64_t, int, bool, bool, int, int, int, const std::string&, int, int, int,
-                    int, bool>(),
+                    int, bool, const std::string&>(),
            py::arg("path"), py::arg("chunk_bytes") = 1 << 20, py::arg("zstd_level") = 1, py::arg("shuffle") = true,
            py::arg("delta") = false, py::arg("keyframe_interval") = 8, py::arg("threads") = 2, py::arg("slots") = 2,
            py::arg("policy") = "block", py::arg("gc_every") = 0, py::arg("keep_last") = 0,
-           py::arg("keep_every") = 0, py::arg("nice") = 10, py::arg("direct_io") = true)
+           py::arg("keep_every") = 0, py::arg("nice") = 10, py::arg("direct_io") = true, py::arg("hash") = "blake3")
       .def("save", &PyCheckpointer::save, py::arg("step"), py::arg("items"),
            py::arg("tags") = std::vector<std::string>{}, py::arg("metadata") = std::map<std::string, std::string>{},
            "Copies the items (name, kind, dtype, shape, buffer, elem_size) into staging and returns.")

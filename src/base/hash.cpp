@@ -38,6 +38,8 @@ std::optional<Hash256> Hash256::from_hex(std::string_view s) {
   return h;
 }
 
+const char* hash_kind_name(HashKind kind) { return kind == HashKind::kBlake3 ? "blake3" : "sha256"; }
+
 Hash256 sha256(const void* data, size_t n) {
   Hash256 h;
   unsigned int len = 0;

@@ -1,6 +1,7 @@
-// Content hashes. Hash256 is SHA-256 (OpenSSL libcrypto; SHA-NI on x86 when
-// the CPU has it). The store names chunks by it; docs/store.md explains the
-// choice over XXH3-128 and BLAKE3.
+// 256-bit content hashes: SHA-256 (OpenSSL libcrypto; SHA-NI on x86 when the
+// CPU has it) and BLAKE3 (base/blake3.cpp; AVX2 when the CPU has it). The
+// store names chunks by BLAKE3 (format 3) or SHA-256 (format 2);
+// docs/store.md explains the choice. All functions are thread-safe.
 #pragma once
 
 #include <array>
@@ -35,5 +36,16 @@ struct Hash256Hasher {
 
 Hash256 sha256(const void* data, size_t n);
 inline Hash256 sha256(std::string_view s) { return sha256(s.data(), s.size()); }
+
+// BLAKE3 in hash mode, 32-byte output.
+Hash256 blake3(const void* data, size_t n);
+inline Hash256 blake3(std::string_view s) { return blake3(s.data(), s.size()); }
+
+enum class HashKind : uint8_t { kSha256, kBlake3 };
+inline Hash256 hash_bytes(HashKind kind, const void* data, size_t n) {
+  return kind == HashKind::kBlake3 ? blake3(data, n) : sha256(data, n);
+}
+// "sha256" / "blake3".
+const char* hash_kind_name(HashKind kind);
 
 }  // namespace tandem

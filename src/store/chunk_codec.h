@@ -12,8 +12,8 @@
 //
 // Decoding: payload -> zstd decompress (flag 1) -> unshuffle (flag 2) ->
 // XOR with the base chunk's raw bytes (flag 4) -> raw. The chunk's name is the
-// SHA-256 of the raw bytes, so decode + hash verifies everything, header
-// included.
+// store's chunk hash (BLAKE3; SHA-256 in format-2 stores) of the raw bytes, so
+// decode + hash verifies everything, header included.
 #pragma once
 
 #include <array>

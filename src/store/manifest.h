@@ -21,7 +21,7 @@ namespace tandem::store {
 enum class EntryKind { kTensor, kBlob };
 
 struct ChunkRef {
-  Hash256 hash;                // SHA-256 of the chunk's raw bytes
+  Hash256 hash;                // chunk hash (Store::chunk_hash()) of the raw bytes
   uint64_t bytes = 0;          // raw length
   std::vector<Hash256> deps;   // chunks needed to decode it (delta bases), nearest first
 };

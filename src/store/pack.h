@@ -27,7 +27,7 @@ inline constexpr size_t kPackIndexEntryBytes = 88;
 inline constexpr size_t kPackFooterBytes = 56;
 
 struct PackEntry {
-  Hash256 hash;         // SHA-256 of the chunk's raw bytes
+  Hash256 hash;         // chunk hash (Store::chunk_hash()) of the raw bytes
   uint64_t offset = 0;  // of the record in the pack
   uint64_t bytes = 0;   // record length (header + payload)
   uint64_t raw_bytes = 0;

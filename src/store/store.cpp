@@ -21,7 +21,10 @@ namespace tandem::store {
 
 namespace {
 
-constexpr const char* kMarker = "tandem-store 2\n";
+// Format 3 names chunks by BLAKE3, format 2 by SHA-256; everything else
+// (records, packs, manifests and their SHA-256 checksums) is the same.
+constexpr std::string_view kMarkerV3 = "tandem-store 3 blake3\n";
+constexpr std::string_view kMarkerV2 = "tandem-store 2\n";
 constexpr int kMaxChain = 8;
 
 std::string step_file_name(int64_t step) {
@@ -104,7 +107,8 @@ struct Store::PackWriter {
   std::vector<PackEntry> entries;
 };
 
-Store::Store(std::string dir, const StoreOptions& opts, Env* env) : dir_(std::move(dir)), opts_(opts), env_(env) {
+Store::Store(std::string dir, const StoreOptions& opts, Env* env, HashKind chunk_hash)
+    : dir_(std::move(dir)), opts_(opts), env_(env), chunk_hash_(chunk_hash) {
   const int n = std::max(1, opts.threads);
   if (opts.worker_nice <= 0 || n == 1) {
     pool_ = std::make_unique<ThreadPool>(n);
@@ -125,6 +129,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
     return invalid_argument("chunk_bytes must be between 4 KiB and 1 GiB");
   if (opts.keyframe_interval < 1) return invalid_argument("keyframe_interval must be >= 1");
   const std::string marker = path_join(dir, "STORE");
+  HashKind chunk_hash = HashKind::kBlake3;
   if (!env->file_exists(marker)) {
     if (!create) return not_found("'" + dir + "' is not a tandem store (no STORE file)");
     if (env->file_exists(dir)) {
@@ -135,16 +140,24 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir, const StoreOp
     }
     for (const char* sub : {"", "packs", "manifests", "inflight", "tmp"})
       TANDEM_RETURN_IF_ERROR(env->create_dir(path_join(dir, sub)));
-    TANDEM_RETURN_IF_ERROR(write_file_atomic(env, marker, kMarker));
+    chunk_hash = opts.new_store_hash;
+    TANDEM_RETURN_IF_ERROR(write_file_atomic(
+        env, marker, std::string(chunk_hash == HashKind::kBlake3 ? kMarkerV3 : kMarkerV2)));
     TANDEM_RETURN_IF_ERROR(env->sync_dir(path_dirname(dir)));
   } else {
     TANDEM_ASSIGN_OR_RETURN(std::string m, env->read_file(marker));
     if (m == "tandem-store 1\n")
-      return unimplemented("'" + dir + "' is a format-1 store (one file per chunk); this build reads format 2 "
-                                 "(pack files): restore its steps with the older build and save them again");
-    if (m != kMarker) return data_loss("'" + marker + "' is not a tandem-store 2 marker");
+      return unimplemented("'" + dir + "' is a format-1 store (one file per chunk); this build reads formats 2 "
+                                 "and 3 (pack files): restore its steps with the older build and save them again");
+    if (m == kMarkerV3) {
+      chunk_hash = HashKind::kBlake3;
+    } else if (m == kMarkerV2) {
+      chunk_hash = HashKind::kSha256;
+    } else {
+      return data_loss("'" + marker + "' is not a tandem-store 2 or 3 marker");
+    }
   }
-  return std::unique_ptr<Store>(new Store(dir, opts, env));
+  return std::unique_ptr<Store>(new Store(dir, opts, env, chunk_hash));
 }
 
 Store::~Store() {
@@ -479,7 +492,7 @@ Result<SaveStats> Store::save(const SaveRequest& req) {
     };
     auto do_hash = [&](size_t k) {
       Task& t = tasks[b0 + k];
-      t.hash = sha256(req.items[t.item].data + t.offset, t.len);
+      t.hash = hash_bytes(chunk_hash_, req.items[t.item].data + t.offset, t.len);
     };
     const size_t lanes = static_cast<size_t>(std::max(1, opts_.threads));
     pool_->parallel_for(lanes, 1, [&](size_t lb, size_t le) {
@@ -708,7 +721,7 @@ Status Store::read_record(const ChunkLoc& loc, const Hash256& h, uint64_t bytes,
   }
   Status st = decode_chunk(rec, *hdr, base.empty() ? nullptr : base.data(), out);
   if (!st.ok()) return st.with_context(where);
-  if (sha256(out, bytes) != h) return data_loss(where + " is corrupt (hash mismatch)");
+  if (hash_bytes(chunk_hash_, out, bytes) != h) return data_loss(where + " is corrupt (hash mismatch)");
   return ok_status();
 }
 

@@ -1,7 +1,8 @@
 // Store: a content-addressed checkpoint store in one directory.
 //
 //   STORE/
-//     STORE                 format marker ("tandem-store 2")
+//     STORE                 format marker: "tandem-store 3 blake3" (chunks named
+//                           by BLAKE3) or "tandem-store 2" (by SHA-256)
 //     LOCK                  flock: savers share it briefly, gc takes it exclusively
 //     LATEST                "<step>\n": the highest committed step (never moves back)
 //     packs/<id>-<n>.pack   the new chunks of one save, with an index (pack.h);
@@ -58,6 +59,10 @@ struct StoreOptions {
   // with SHA-256 bounded the new-data rate on two cores. false: buffered
   // writes with early writeback (sync_file_range) as before.
   bool direct_io = true;
+  // The chunk hash of a store this open creates: kBlake3 makes a format-3
+  // store, kSha256 a format-2 one (what builds before format 3 read). An
+  // existing store keeps the hash its STORE marker names, whatever this says.
+  HashKind new_store_hash = HashKind::kBlake3;
 };
 
 struct SaveItem {
@@ -149,6 +154,8 @@ class Store {
 
   const std::string& dir() const { return dir_; }
   const StoreOptions& options() const { return opts_; }
+  // What names this store's chunks (from its STORE marker).
+  HashKind chunk_hash() const { return chunk_hash_; }
 
   // Writes one step and commits it; durable when OK. On error nothing
   // committed changes; partial files are cleaned by a later gc().
@@ -173,7 +180,7 @@ class Store {
   Result<DuReport> du();
 
  private:
-  Store(std::string dir, const StoreOptions& opts, Env* env);
+  Store(std::string dir, const StoreOptions& opts, Env* env, HashKind chunk_hash);
   struct History;  // per-tensor keyframe, for delta
   struct Task;
   struct PackWriter;
@@ -226,6 +233,7 @@ class Store {
   std::string dir_;
   StoreOptions opts_;
   Env* env_;
+  HashKind chunk_hash_;
   std::unique_ptr<ThreadPool> pool_;
   std::string writer_id_;
   std::unique_ptr<FileLock> writer_lock_;

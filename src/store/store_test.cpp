@@ -223,6 +223,60 @@ TEST(Store, RejectsBadInput) {
   EXPECT_EQ(Store::open(tmp.sub("v1")).status().code(), StatusCode::kUnimplemented);
 }
 
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+// New stores are format 3 (chunks named by BLAKE3); a format-2 store (SHA-256,
+// what builds before format 3 wrote) keeps its hash: it restores, verifies,
+// deduplicates and takes new saves named by SHA-256, so the two never mix.
+TEST(Store, ChunkHashFollowsTheStoreFormat) {
+  TempDir tmp;
+  State s1 = testing::small_state(1);
+  const auto& w1 = s1.tensors.at("model.w1");
+  const uint64_t cb = testing::small_options().chunk_bytes;
+  ASSERT_GT(w1.size(), cb);
+  {
+    auto store = open_store(tmp.sub("v3"));
+    EXPECT_EQ(store->chunk_hash(), HashKind::kBlake3);
+    EXPECT_EQ(read_text(tmp.sub("v3/STORE")), "tandem-store 3 blake3\n");
+    ASSERT_TRUE(store->save(s1.request(1)).ok());
+    auto m = store->read_manifest(1).value();
+    EXPECT_EQ(m.find("model.w1")->chunks[0].hash, blake3(w1.data(), cb));
+  }
+  StoreOptions v2 = testing::small_options();
+  v2.new_store_hash = HashKind::kSha256;
+  {
+    auto store = open_store(tmp.sub("v2"), v2);
+    EXPECT_EQ(store->chunk_hash(), HashKind::kSha256);
+    EXPECT_EQ(read_text(tmp.sub("v2/STORE")), "tandem-store 2\n");
+    ASSERT_TRUE(store->save(s1.request(1)).ok());
+  }
+  // Reopened with default options (which would create BLAKE3 stores).
+  auto store = open_store(tmp.sub("v2"));
+  EXPECT_EQ(store->chunk_hash(), HashKind::kSha256);
+  auto m = store->read_manifest(1).value();
+  EXPECT_EQ(m.find("model.w1")->chunks[0].hash, sha256(w1.data(), cb));
+  EXPECT_TRUE(testing::restores_exactly(*store, 1, s1));
+  auto again = store->save(s1.request(2));
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ(again->new_chunks, 0u);
+  State s3 = s1;
+  testing::perturb(&s3.tensors["model.w2"], 9);
+  ASSERT_TRUE(store->save(s3.request(3)).ok());
+  EXPECT_TRUE(testing::restores_exactly(*store, 3, s3));
+  EXPECT_EQ(read_text(tmp.sub("v2/STORE")), "tandem-store 2\n");
+  auto report = store->verify();
+  EXPECT_TRUE(report.ok());
+  ASSERT_TRUE(store->gc().ok());
+  EXPECT_TRUE(testing::restores_exactly(*store, 1, s1));
+  // An unknown marker is refused.
+  std::filesystem::create_directories(tmp.sub("v9"));
+  std::ofstream(tmp.sub("v9/STORE")) << "tandem-store 9 xyz\n";
+  EXPECT_FALSE(Store::open(tmp.sub("v9")).ok());
+}
+
 // A pack whose chunks are mostly dead is rewritten with the live ones only;
 // a reader that listed the packs before still restores (it re-lists).
 TEST(Store, GcCompactsMostlyDeadPacks) {

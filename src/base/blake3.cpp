@@ -1,0 +1,161 @@
+// BLAKE3, portable part: compression function, chunk and tree hashing,
+// dispatch between the scalar and AVX2 hash_many.
+#include <cstring>
+#include <vector>
+
+#include "base/blake3_impl.h"
+#include "base/check.h"
+#include "base/hash.h"
+
+namespace tandem::blake3_impl {
+
+namespace {
+
+inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+
+inline uint32_t load32(const uint8_t* p) {
+  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+}
+
+inline void store32(uint8_t* p, uint32_t x) {
+  p[0] = static_cast<uint8_t>(x);
+  p[1] = static_cast<uint8_t>(x >> 8);
+  p[2] = static_cast<uint8_t>(x >> 16);
+  p[3] = static_cast<uint8_t>(x >> 24);
+}
+
+inline void g(uint32_t* v, int a, int b, int c, int d, uint32_t mx, uint32_t my) {
+  v[a] = v[a] + v[b] + mx;
+  v[d] = rotr(v[d] ^ v[a], 16);
+  v[c] = v[c] + v[d];
+  v[b] = rotr(v[b] ^ v[c], 12);
+  v[a] = v[a] + v[b] + my;
+  v[d] = rotr(v[d] ^ v[a], 8);
+  v[c] = v[c] + v[d];
+  v[b] = rotr(v[b] ^ v[c], 7);
+}
+
+void store_cv(const uint32_t cv[8], uint8_t* out) {
+  for (int i = 0; i < 8; ++i) store32(out + 4 * i, cv[i]);
+}
+
+// Chaining value of one chunk of 0..1024 bytes (0 only for the empty input).
+void chunk_cv(const uint8_t* p, size_t len, uint64_t chunk_index, bool root, uint32_t cv[8]) {
+  std::memcpy(cv, kIv, sizeof(kIv));
+  const size_t n_blocks = len == 0 ? 1 : (len + kBlockLen - 1) / kBlockLen;
+  for (size_t b = 0; b < n_blocks; ++b) {
+    const size_t off = b * kBlockLen;
+    const size_t blen = len - off < kBlockLen ? len - off : kBlockLen;
+    uint8_t block[kBlockLen] = {};
+    if (blen > 0) std::memcpy(block, p + off, blen);
+    uint8_t flags = 0;
+    if (b == 0) flags |= kChunkStart;
+    if (b + 1 == n_blocks) flags |= kChunkEnd | (root ? kRoot : 0);
+    compress_in_place(cv, block, static_cast<uint8_t>(blen), chunk_index, flags);
+  }
+}
+
+}  // namespace
+
+void compress_in_place(uint32_t cv[8], const uint8_t block[kBlockLen], uint8_t block_len, uint64_t counter,
+                       uint8_t flags) {
+  uint32_t m[16];
+  for (int i = 0; i < 16; ++i) m[i] = load32(block + 4 * i);
+  uint32_t v[16] = {cv[0],  cv[1],  cv[2],  cv[3],  cv[4],  cv[5],
+                    cv[6],  cv[7],  kIv[0], kIv[1], kIv[2], kIv[3],
+                    static_cast<uint32_t>(counter), static_cast<uint32_t>(counter >> 32), block_len, flags};
+  for (int r = 0; r < kRounds; ++r) {
+    const uint8_t* s = kSchedule[r].data();
+    g(v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
+    g(v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
+    g(v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
+    g(v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
+    g(v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
+    g(v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
+    g(v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
+    g(v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
+  }
+  for (int i = 0; i < 8; ++i) cv[i] = v[i] ^ v[i + 8];
+}
+
+void hash_many_scalar(const uint8_t* const* inputs, size_t n, size_t blocks, uint64_t counter,
+                      bool increment_counter, uint8_t flags, uint8_t flags_start, uint8_t flags_end, uint8_t* out) {
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t cv[8];
+    std::memcpy(cv, kIv, sizeof(kIv));
+    const uint64_t ctr = counter + (increment_counter ? i : 0);
+    for (size_t b = 0; b < blocks; ++b) {
+      uint8_t f = flags;
+      if (b == 0) f |= flags_start;
+      if (b + 1 == blocks) f |= flags_end;
+      compress_in_place(cv, inputs[i] + b * kBlockLen, kBlockLen, ctr, f);
+    }
+    store_cv(cv, out + 32 * i);
+  }
+}
+
+bool cpu_has_avx2() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2");
+#else
+  return false;
+#endif
+}
+
+Hash256 hash(const void* data, size_t n, Isa isa) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  Hash256 h;
+  uint32_t cv[8];
+  if (n <= kChunkLen) {
+    chunk_cv(p, n, 0, /*root=*/true, cv);
+    store_cv(cv, h.bytes.data());
+    return h;
+  }
+  HashManyFn many = hash_many_scalar;
+#if defined(__x86_64__)
+  if (isa == Isa::kAvx2) {
+    TANDEM_CHECK(cpu_has_avx2(), "blake3: AVX2 requested on a CPU without it");
+    many = hash_many_avx2;
+  }
+#else
+  TANDEM_CHECK(isa == Isa::kScalar, "blake3: AVX2 requested on a non-x86 build");
+#endif
+  // Leaves: every chunk but the last is full; the last has 1..1024 bytes.
+  const size_t n_chunks = (n + kChunkLen - 1) / kChunkLen;
+  const size_t n_full = n_chunks - 1;
+  std::vector<uint8_t> cvs(32 * n_chunks), next(32 * (n_chunks / 2 + 1));  // 32-byte CVs
+  std::vector<const uint8_t*> inputs(n_chunks);
+  for (size_t i = 0; i < n_full; ++i) inputs[i] = p + i * kChunkLen;
+  many(inputs.data(), n_full, kChunkLen / kBlockLen, 0, true, 0, kChunkStart, kChunkEnd, cvs.data());
+  chunk_cv(p + n_full * kChunkLen, n - n_full * kChunkLen, n_full, /*root=*/false, cv);
+  store_cv(cv, cvs.data() + 32 * n_full);
+  // The tree is left-complete: pairing neighbours level by level, an odd last
+  // node moving up unchanged, builds exactly that shape. The last pair is the
+  // root and is compressed with kRoot below.
+  size_t count = n_chunks;
+  while (count > 2) {
+    const size_t pairs = count / 2;
+    for (size_t i = 0; i < pairs; ++i) inputs[i] = cvs.data() + 64 * i;
+    many(inputs.data(), pairs, 1, 0, false, kParent, 0, 0, next.data());
+    if (count % 2 == 1) std::memcpy(next.data() + 32 * pairs, cvs.data() + 32 * (count - 1), 32);
+    count = pairs + count % 2;
+    std::memcpy(cvs.data(), next.data(), 32 * count);
+  }
+  std::memcpy(cv, kIv, sizeof(kIv));
+  compress_in_place(cv, cvs.data(), kBlockLen, 0, kParent | kRoot);
+  store_cv(cv, h.bytes.data());
+  return h;
+}
+
+}  // namespace tandem::blake3_impl
+
+namespace tandem {
+
+Hash256 blake3(const void* data, size_t n) {
+  static const blake3_impl::Isa isa =
+      blake3_impl::cpu_has_avx2() ? blake3_impl::Isa::kAvx2 : blake3_impl::Isa::kScalar;
+  return blake3_impl::hash(data, n, isa);
+}
+
+}  // namespace tandem
