@@ -64,17 +64,7 @@ void compress_in_place(uint32_t cv[8], const uint8_t block[kBlockLen], uint8_t b
   uint32_t v[16] = {cv[0],  cv[1],  cv[2],  cv[3],  cv[4],  cv[5],
                     cv[6],  cv[7],  kIv[0], kIv[1], kIv[2], kIv[3],
                     static_cast<uint32_t>(counter), static_cast<uint32_t>(counter >> 32), block_len, flags};
-  for (int r = 0; r < kRounds; ++r) {
-    const uint8_t* s = kSchedule[r].data();
-    g(v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
-    g(v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
-    g(v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
-    g(v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
-    g(v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
-    g(v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
-    g(v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
-    g(v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
-  }
+  rounds(v, m, g);
   for (int i = 0; i < 8; ++i) cv[i] = v[i] ^ v[i + 8];
 }
 

@@ -91,17 +91,7 @@ void hash8(const uint8_t* const* in, size_t blocks, uint64_t counter, bool incre
     load_transposed(in, b * kBlockLen, m);
     __m256i v[16] = {h[0],         h[1],         h[2],         h[3],   h[4],   h[5],      h[6],     h[7],
                      set1(kIv[0]), set1(kIv[1]), set1(kIv[2]), set1(kIv[3]), ctr_lo, ctr_hi, block_len, set1(f)};
-    for (int r = 0; r < kRounds; ++r) {
-      const uint8_t* s = kSchedule[r].data();
-      g(v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
-      g(v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
-      g(v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
-      g(v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
-      g(v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
-      g(v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
-      g(v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
-      g(v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
-    }
+    rounds(v, m, g);
     for (int i = 0; i < 8; ++i) h[i] = xor_(v[i], v[i + 8]);
   }
   transpose8(h);  // h[i] = the 8 CV words of input i (x86 is little-endian)

@@ -38,6 +38,24 @@ constexpr std::array<std::array<uint8_t, 16>, kRounds> make_schedule() {
 }
 inline constexpr auto kSchedule = make_schedule();
 
+// The 7 rounds of the compression function over the 16-word state v with
+// message words m, for any word type W: g(v, a, b, c, d, mx, my) is the
+// spec's G on one word (scalar) or 8 lanes (AVX2).
+template <class W, class G>
+inline void rounds(W v[16], const W m[16], G g) {
+  for (int r = 0; r < kRounds; ++r) {
+    const uint8_t* s = kSchedule[r].data();
+    g(v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
+    g(v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
+    g(v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
+    g(v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
+    g(v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
+    g(v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
+    g(v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
+    g(v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
+  }
+}
+
 // Compresses one block into cv (the first 8 words of the output, i.e. the
 // chaining value; with kRoot the first 32 bytes of the hash). block_len <= 64,
 // bytes past it in `block` must be zero.
