@@ -21,8 +21,7 @@
 #include <string>
 #include <vector>
 
-#include <sys/mman.h>
-
+#include "base/huge_pages.h"
 #include "base/thread_pool.h"
 #include "bench/roofline.h"
 #include "tensor/ops.h"
@@ -40,30 +39,6 @@ double cpu_seconds() {
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
-
-// 2 MiB-aligned memory advised for transparent huge pages.
-class HugeBuffer {
- public:
-  explicit HugeBuffer(size_t n) : n_(n) {
-    constexpr size_t kAlign = size_t{2} << 20;
-    const size_t alloc = (n + kAlign - 1) / kAlign * kAlign;
-    p_ = static_cast<uint8_t*>(std::aligned_alloc(kAlign, alloc));
-    if (p_ == nullptr) {
-      std::fprintf(stderr, "matmul_bench: cannot allocate %zu bytes\n", alloc);
-      std::exit(1);
-    }
-    madvise(p_, alloc, MADV_HUGEPAGE);
-  }
-  ~HugeBuffer() { std::free(p_); }
-  HugeBuffer(const HugeBuffer&) = delete;
-  HugeBuffer& operator=(const HugeBuffer&) = delete;
-  uint8_t* data() const { return p_; }
-  size_t size() const { return n_; }
-
- private:
-  uint8_t* p_;
-  size_t n_;
-};
 
 }  // namespace
 
@@ -140,16 +115,21 @@ int main(int argc, char** argv) {
     std::vector<uint8_t> rm(rb * static_cast<size_t>(m));
     for (int64_t r = 0; r < m; ++r) quantize_row(t, wf.data() + r * k, rm.data() + r * rb, k);
     // Packed weights on huge pages, as Model::pack_weights allocates them.
-    HugeBuffer pk(packed::matrix_bytes(t, m, k));
-    packed::pack(t, rm.data(), m, k, pk.data(), &pool);
+    const size_t pk_bytes = packed::matrix_bytes(t, m, k);
+    HugePages pk = alloc_huge_pages(pk_bytes);
+    if (pk == nullptr) {
+      std::fprintf(stderr, "matmul_bench: cannot allocate %zu bytes\n", pk_bytes);
+      return 1;
+    }
+    packed::pack(t, rm.data(), m, k, pk.get(), &pool);
     for (const std::string& lay : {std::string("panel8"), std::string("rowmajor")}) {
       if (layout != "both" && layout != lay) continue;
       TensorView w;
       w.dtype = t;
       w.shape = {m, k};
       w.layout = lay == "panel8" ? Layout::kPanel8 : Layout::kRowMajor;
-      w.data = lay == "panel8" ? pk.data() : rm.data();
-      w.nbytes = lay == "panel8" ? pk.size() : rm.size();
+      w.data = lay == "panel8" ? pk.get() : rm.data();
+      w.nbytes = lay == "panel8" ? pk_bytes : rm.size();
       for (int64_t n : batches) {
         std::vector<float> x(static_cast<size_t>(n * k)), y(static_cast<size_t>(n * m));
         for (float& v : x) v = nd(rng) * 20.0f;

@@ -14,7 +14,6 @@
 // subdirectories there. Figures are medians (block) or single timed runs;
 // the machine may be shared, so run it when it is quiet or read with care.
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,9 +32,10 @@
 #include <thread>
 #include <vector>
 
-#include "base/env.h"
 #include "base/blake3_impl.h"
+#include "base/env.h"
 #include "base/hash.h"
+#include "base/huge_pages.h"
 #include "store/checkpointer.h"
 #include "store/chunk_codec.h"
 #include "store/store.h"
@@ -134,14 +134,17 @@ double disk_run_direct(const std::string& dir, int64_t mib, int64_t block_kib, i
   if (fd < 0) return 0;
   const size_t block = static_cast<size_t>(block_kib) * 1024;
   const uint64_t total = static_cast<uint64_t>(mib) << 20;
-  std::vector<uint8_t*> bufs(writers);
+  std::vector<HugePages> bufs(writers);
   std::mt19937 rng(1);
   for (auto& b : bufs) {
     // Huge pages: fewer, larger segments per disk request (see
     // PosixDirectWritableFile); faster on the development VM.
-    b = static_cast<uint8_t*>(std::aligned_alloc(2 << 20, (block + (2 << 20) - 1) / (2 << 20) * (2 << 20)));
-    ::madvise(b, block, MADV_HUGEPAGE);
-    for (size_t i = 0; i < block; ++i) b[i] = static_cast<uint8_t>(rng());
+    b = alloc_huge_pages(block);
+    if (b == nullptr) {
+      ::close(fd);
+      return 0;
+    }
+    for (size_t i = 0; i < block; ++i) b.get()[i] = static_cast<uint8_t>(rng());
   }
   std::atomic<uint64_t> next{0};
   std::atomic<bool> ok{true};
@@ -151,7 +154,7 @@ double disk_run_direct(const std::string& dir, int64_t mib, int64_t block_kib, i
     threads.emplace_back([&, w] {
       for (uint64_t off; (off = next.fetch_add(block)) < total;) {
         const size_t n = static_cast<size_t>(std::min<uint64_t>(block, total - off));
-        if (::pwrite(fd, bufs[w], n, static_cast<off_t>(off)) != static_cast<ssize_t>(n)) ok = false;
+        if (::pwrite(fd, bufs[w].get(), n, static_cast<off_t>(off)) != static_cast<ssize_t>(n)) ok = false;
       }
     });
   for (auto& t : threads) t.join();
@@ -159,7 +162,6 @@ double disk_run_direct(const std::string& dir, int64_t mib, int64_t block_kib, i
   const double s = secs(t0, Clock::now());
   ::close(fd);
   fs::remove(path);
-  for (auto* b : bufs) std::free(b);
   TANDEM_CHECK(ok && synced, "O_DIRECT write to " + path + " failed");
   return static_cast<double>(total) / s / 1e6;
 }

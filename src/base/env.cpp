@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 #include <thread>
 
 #include "base/check.h"
+#include "base/huge_pages.h"
 
 namespace tandem {
 
@@ -84,14 +84,10 @@ constexpr size_t kDirectAlign = 4096;
 // writeback runs in kernel threads and has no such gap); six buffers: two
 // being written, the rest queued or being filled.
 constexpr size_t kDirectBufferBytes = size_t{4} << 20;
-constexpr size_t kHugePageBytes = size_t{2} << 20;
 constexpr int kDirectWriters = 2;
 constexpr int kDirectBuffers = 6;
 
-struct AlignedFree {
-  void operator()(uint8_t* p) const { std::free(p); }
-};
-using AlignedBuffer = std::unique_ptr<uint8_t, AlignedFree>;
+using AlignedBuffer = HugePages;
 
 // Buffers are 2 MiB-aligned and asked to be transparent huge pages: a
 // request to the disk takes at most max_segments physically contiguous
@@ -117,10 +113,9 @@ class DirectBufferPool {
         return b;
       }
     }
-    void* p = std::aligned_alloc(kHugePageBytes, kDirectBufferBytes);
-    TANDEM_CHECK(p != nullptr, "out of memory for an O_DIRECT buffer");
-    (void)::madvise(p, kDirectBufferBytes, MADV_HUGEPAGE);  // a hint; 4 KiB pages work too, slower
-    return AlignedBuffer(static_cast<uint8_t*>(p));
+    AlignedBuffer b = alloc_huge_pages(kDirectBufferBytes);
+    TANDEM_CHECK(b != nullptr, "out of memory for an O_DIRECT buffer");
+    return b;
   }
   void give(AlignedBuffer b) {
     std::lock_guard<std::mutex> lock(mu_);

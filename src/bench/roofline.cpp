@@ -14,9 +14,7 @@
 #include <immintrin.h>
 #define TANDEM_BENCH_X86 1
 #endif
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
+#include "base/huge_pages.h"
 
 namespace tandem::bench {
 namespace {
@@ -343,12 +341,9 @@ Kernels pick_kernels(const CpuFeatures& f) {
 
 // Page-aligned buffer, freed on scope exit.
 struct Buffer {
-  uint8_t* data = nullptr;
+  HugePages mem;
+  uint8_t* data = nullptr;  // mem.get()
   size_t size = 0;
-  Buffer() = default;
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  ~Buffer() { std::free(data); }
 };
 
 // Best read bandwidth over passes that each read the whole buffer, every
@@ -422,22 +417,17 @@ Result<Roofline> measure_roofline(const RooflineOptions& options, ThreadPool& po
   r.isa_f32 = k.f32_name;
   r.isa_int8 = k.i8_name;
 
-  // Slices of a multiple of 256 bytes per thread; 2 MiB alignment lets the
-  // kernel back the buffer with huge pages, so TLB misses do not count.
-  constexpr size_t kAlign = size_t{2} << 20;
+  // Slices of a multiple of 256 bytes per thread, on huge pages so that TLB
+  // misses do not count.
   const size_t n = static_cast<size_t>(pool.size());
   Buffer buf;
   buf.size = std::max(options.mem_bytes, n * 256) / (n * 256) * (n * 256);
-  const size_t alloc = (buf.size + kAlign - 1) / kAlign * kAlign;
-  buf.data = static_cast<uint8_t*>(std::aligned_alloc(kAlign, alloc));
+  buf.mem = alloc_huge_pages(buf.size);
+  buf.data = buf.mem.get();
   if (buf.data == nullptr) {
     return Status(StatusCode::kResourceExhausted,
-                  "roofline: cannot allocate a " + std::to_string(alloc >> 20) +
-                              " MiB read buffer");
+                  "roofline: cannot allocate a " + std::to_string(buf.size >> 20) + " MiB read buffer");
   }
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  madvise(buf.data, alloc, MADV_HUGEPAGE);  // a hint; failure only costs accuracy
-#endif
   // Touch every page from the thread that will read it (first-touch NUMA).
   const size_t slice = buf.size / n;
   pool.parallel_for(n, 1, [&](size_t b, size_t e) {

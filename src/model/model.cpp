@@ -6,8 +6,6 @@
 #include <cstring>
 #include <functional>
 
-#include <sys/mman.h>
-
 #include "base/mapped_file.h"
 #include "tensor/ops.h"
 #include "tensor/packed.h"
@@ -172,8 +170,6 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   return m;
 }
 
-void Model::FreeDeleter::operator()(uint8_t* p) const { std::free(p); }
-
 Status Model::pack_weights() {
   // TANDEM_PACK=0 keeps the stored row-major layout (for A/B measurements).
   if (const char* env = std::getenv("TANDEM_PACK"); env != nullptr && std::string(env) == "0") return ok_status();
@@ -195,23 +191,18 @@ Status Model::pack_weights() {
   // advised for transparent huge pages. Pages are touched only by packing, so
   // resident memory still grows one matrix at a time while the file's pages
   // are released behind it.
-  constexpr size_t kAlign = size_t{2} << 20;
   std::vector<size_t> offset;
   size_t total = 0;
   for (const TensorView* v : todo) {
     offset.push_back(total);
     total += (packed::matrix_bytes(v->dtype, v->dim(0), v->dim(1)) + 63) / 64 * 64;
   }
-  const size_t alloc = (total + kAlign - 1) / kAlign * kAlign;
-  auto* arena = static_cast<uint8_t*>(std::aligned_alloc(kAlign, alloc));
-  if (arena == nullptr) {
+  packed_ = alloc_huge_pages(total);
+  if (packed_ == nullptr) {
     return Status(StatusCode::kResourceExhausted, path_ + ": out of memory repacking the weights (" +
                                                       std::to_string(total) + " bytes)");
   }
-  packed_.reset(arena);
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  madvise(arena, alloc, MADV_HUGEPAGE);  // a hint: without it only speed suffers
-#endif
+  uint8_t* arena = packed_.get();
   ThreadPool& pool = ThreadPool::global();
   for (size_t i = 0; i < todo.size(); ++i) {
     TensorView& v = *todo[i];

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "base/huge_pages.h"
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "model/config.h"
@@ -81,12 +82,9 @@ class Model {
   Status load_weights_gguf();
   Status pack_weights();
 
-  struct FreeDeleter {
-    void operator()(uint8_t* p) const;
-  };
   // One arena holds the kPanel8 copies of all packed weights, 2 MiB aligned
   // and advised for transparent huge pages (see pack_weights).
-  std::unique_ptr<uint8_t, FreeDeleter> packed_;
+  HugePages packed_;
 
   std::string path_;
   std::string format_;
