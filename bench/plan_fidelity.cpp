@@ -126,6 +126,8 @@ class Replayer {
           q.work.add_chunk(c.start, c.len, c.sample);
           prompt |= c.len > 1;
         }
+        q.work.after_prompt = prompt ? 0 : since_prompt_;
+        since_prompt_ = prompt ? 1 : since_prompt_ > 0 ? since_prompt_ + 1 : 0;
         q.seconds = c1 - c0;
         q.kind = prompt ? "with a prompt chunk" : "decodes only";
         out_.steps.push_back(std::move(q));
@@ -187,6 +189,7 @@ class Replayer {
   std::uniform_int_distribution<int32_t> tok_;
   double vclock_ = 0, w0_ = 0;
   size_t next_ = 0, finished_ = 0;
+  int64_t since_prompt_ = 0;  // StepWork::after_prompt of the next decode-only step
   bool stalled_ = false;
 };
 
@@ -222,7 +225,7 @@ Result<Profile> make_profile(const Model& model, const bench::Roofline& roof, co
   for (const bench::StepPoint& p : pts) {
     nlohmann::json ch = nlohmann::json::array();
     for (const bench::StepChunk& c : p.chunks) ch.push_back({c.start, c.len, c.sample ? 1 : 0});
-    arr.push_back({{"kind", p.kind}, {"chunks", ch}, {"seconds", p.seconds}});
+    arr.push_back({{"kind", p.kind}, {"chunks", ch}, {"seconds", p.seconds}, {"after_prompt", p.after_prompt}});
   }
   j["points"] = arr;
   return parse_profile(j.dump(), "in-process engine profile");
@@ -371,7 +374,8 @@ int main(int argc, char** argv) {
               {"memory_eff", pred->fit.eff.memory}, {"overlap", pred->fit.eff.overlap},
               {"step_overhead_s", pred->fit.eff.step_overhead_s}, {"seq_overhead_s", pred->fit.eff.seq_overhead_s},
               {"batch_overhead_s", pred->fit.eff.batch_overhead_s},
-              {"small_batch_tokens", pred->fit.eff.small_batch_tokens}};
+              {"small_batch_tokens", pred->fit.eff.small_batch_tokens},
+              {"after_prompt_s", pred->fit.eff.after_prompt_s}, {"after_prompt_decay", pred->fit.eff.after_prompt_decay}};
   j["sim_utilisation"] = pred->utilisation;
   for (const auto& [name, f] : fields) {
     std::vector<double> ms;
@@ -418,7 +422,11 @@ int main(int argc, char** argv) {
     for (const bench::StepPoint& p : pooled) {
       nlohmann::json ch = nlohmann::json::array();
       for (const bench::StepChunk& c : p.chunks) ch.push_back({c.start, c.len, c.sample ? 1 : 0});
-      d["profile"].push_back({{"kind", p.kind}, {"chunks", ch}, {"seconds", p.seconds}, {"samples", p.samples}});
+      d["profile"].push_back({{"kind", p.kind},
+                              {"chunks", ch},
+                              {"seconds", p.seconds},
+                              {"samples", p.samples},
+                              {"after_prompt", p.after_prompt}});
     }
     d["replay"] = nlohmann::json::array();
     for (const Percentiles& m : measured) {
@@ -426,7 +434,8 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < m.steps.size(); ++i) {
         nlohmann::json ch = nlohmann::json::array();
         for (const StepChunkShape& c : m.shapes[i]) ch.push_back({c.start, c.len, c.sample ? 1 : 0});
-        round.push_back({{"chunks", ch}, {"seconds", m.steps[i].seconds}});
+        round.push_back(
+            {{"chunks", ch}, {"seconds", m.steps[i].seconds}, {"after_prompt", m.steps[i].work.after_prompt}});
       }
       d["replay"].push_back(round);
     }
@@ -466,9 +475,11 @@ int main(int argc, char** argv) {
   {
     const Efficiency& e = pred->fit.eff;
     std::printf("fit: compute %.3f, attention %.3f, memory %.3f of the measured roofline, overlap %.1f; overheads "
-                "%.3f ms per step + %.4f ms per sequence + %.3f ms above %lld tokens\n",
+                "%.3f ms per step + %.4f ms per sequence + %.3f ms above %lld tokens + %.3f ms x %.2f^(k-1) on the "
+                "k-th decode step after a prompt\n",
                 e.compute, e.attention, e.memory, e.overlap, 1e3 * e.step_overhead_s, 1e3 * e.seq_overhead_s,
-                1e3 * e.batch_overhead_s, (long long)e.small_batch_tokens);
+                1e3 * e.batch_overhead_s, (long long)e.small_batch_tokens, 1e3 * e.after_prompt_s,
+                e.after_prompt_decay);
   }
   std::printf("%-10s %12s %17s %12s %8s  %s\n", "metric", "measured ms", "(range)", "predicted ms", "error",
               "per-round errors");

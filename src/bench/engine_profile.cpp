@@ -68,7 +68,7 @@ double clock_s(bool cpu_time) {
 
 struct TimedStep {
   std::vector<StepChunk> chunks;
-  double seconds = 0;
+  int64_t after_prompt = 0;
 };
 
 bool same_shape(const std::vector<StepChunk>& a, const std::vector<StepChunk>& b) {
@@ -128,6 +128,7 @@ Result<std::vector<StepPoint>> run_engine_profile(const Model& model, const Toke
       size_t next = 0;
       int32_t step = 0;
       size_t k = 0;  // index of the model step within the run
+      int64_t since_prompt = 0;  // StepPoint::after_prompt of the next decode-only step (0: no prompt yet)
       while (true) {
         while (next < sc_run.arrivals.size() && sc_run.arrivals[next].at_step <= step) {
           GenerationRequest g;
@@ -146,9 +147,15 @@ Result<std::vector<StepPoint>> run_engine_profile(const Model& model, const Toke
         const auto& shape = engine->last_step_shape();
         if (!shape.empty()) {
           std::vector<StepChunk> chunks;
-          for (const StepChunkShape& c : shape) chunks.push_back({c.start, c.len, c.sample});
+          bool prompt = false;
+          for (const StepChunkShape& c : shape) {
+            chunks.push_back({c.start, c.len, c.sample});
+            prompt |= c.len > 1;
+          }
+          const int64_t after_prompt = prompt ? 0 : since_prompt;
+          since_prompt = prompt ? 1 : since_prompt > 0 ? since_prompt + 1 : 0;
           if (run == 0) {
-            steps.push_back({std::move(chunks), 0});
+            steps.push_back({std::move(chunks), after_prompt});
             samples.emplace_back();
           } else {
             if (k >= steps.size() || !same_shape(steps[k].chunks, chunks))
@@ -164,7 +171,7 @@ Result<std::vector<StepPoint>> run_engine_profile(const Model& model, const Toke
       if (o.between) TANDEM_RETURN_IF_ERROR(o.between());
     }
     for (size_t i = 0; i < steps.size(); ++i) {
-      StepPoint p{sc_run.kind, steps[i].chunks, 0, samples[i]};
+      StepPoint p{sc_run.kind, steps[i].chunks, 0, samples[i], steps[i].after_prompt};
       p.seconds = mean_step_seconds(samples[i]);
       out.push_back(std::move(p));
     }

@@ -63,6 +63,21 @@ TEST(EngineProfileTest, ScenariosMakeDecodePrefillAndMixedSteps) {
   }
   EXPECT_GT(light_small_mixed, 0);
   EXPECT_GE(light_chunk_lens.size(), 4u);
+  // after_prompt counts the decode-only steps since the run's last step with
+  // a prompt chunk: 0 on that step, then 1, 2, ... (a decode run after its
+  // prefill step counts 1 to C/2 - 1).
+  int64_t expect = 0, max_after = 0;
+  std::string kind;
+  for (const StepPoint& p : *r) {
+    bool prompt = false;
+    for (const StepChunk& c : p.chunks) prompt |= c.len > 1;
+    if (p.kind != kind) expect = 0;  // a new scenario starts with its prompts
+    kind = p.kind;
+    expect = prompt ? 0 : expect + 1;
+    EXPECT_EQ(p.after_prompt, expect) << p.kind;
+    max_after = std::max(max_after, p.after_prompt);
+  }
+  EXPECT_EQ(max_after, 31);
 }
 
 TEST(EngineProfileTest, StepSecondsAreTheMeanWithOutliersClamped) {

@@ -29,6 +29,9 @@ struct StepPoint {
   std::vector<StepChunk> chunks;
   double seconds = 0;  // median
   std::vector<double> samples;
+  // Decode-only step: steps since the last step of its run with a prompt
+  // chunk (1: the next one); 0 otherwise (plan::StepWork::after_prompt).
+  int64_t after_prompt = 0;
 };
 
 struct StepProfileOptions {

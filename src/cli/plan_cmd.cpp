@@ -525,7 +525,8 @@ int run_bench_profile(const std::vector<std::string>& argv) {
   for (const bench::StepPoint& p : grid) {
     nlohmann::json ch = nlohmann::json::array();
     for (const bench::StepChunk& c : p.chunks) ch.push_back({c.start, c.len, c.sample ? 1 : 0});
-    pts.push_back({{"kind", p.kind}, {"chunks", ch}, {"seconds", p.seconds}, {"samples", p.samples}});
+    pts.push_back({{"kind", p.kind}, {"chunks", ch}, {"seconds", p.seconds}, {"samples", p.samples},
+                   {"after_prompt", p.after_prompt}});
   }
   j["points"] = pts;
   auto prof = parse_profile(j.dump(), *path);
@@ -538,6 +539,7 @@ int run_bench_profile(const std::vector<std::string>& argv) {
               {"memory_eff", fit.eff.memory}, {"overlap", fit.eff.overlap},
               {"step_overhead_s", fit.eff.step_overhead_s}, {"seq_overhead_s", fit.eff.seq_overhead_s},
               {"batch_overhead_s", fit.eff.batch_overhead_s}, {"small_batch_tokens", fit.eff.small_batch_tokens},
+              {"after_prompt_s", fit.eff.after_prompt_s}, {"after_prompt_decay", fit.eff.after_prompt_decay},
               {"mean_abs_rel_err", fit.mean_abs_rel_err}, {"median_abs_rel_err", fit.median_abs_rel_err},
               {"max_abs_rel_err", fit.max_abs_rel_err}, {"points", fit.n_points}};
   if (a.has("json")) {
@@ -552,10 +554,11 @@ int run_bench_profile(const std::vector<std::string>& argv) {
                 (long long)p.work.tokens, p.seconds * 1e3, pr * 1e3, 100 * (pr - p.seconds) / p.seconds);
   }
   std::printf("fit: compute %.3f (attention %.3f) of %.1f GFLOP/s, memory %.3f of %.1f GB/s, overlap %.1f, step %.3f ms + %.4f ms/seq "
-              "+ %.3f ms above %lld tokens; error mean %.1f%%, median %.1f%%, max %.1f%% over %d points\n",
+              "+ %.3f ms above %lld tokens + %.3f ms x %.2f^(k-1) on the k-th decode step after a prompt; error mean %.1f%%, median %.1f%%, max %.1f%% over %d points\n",
               fit.eff.compute, fit.eff.attention, prof->hardware.flops_for(prof->model.compute_dtype) / 1e9, fit.eff.memory,
               prof->hardware.mem_bw / 1e9, fit.eff.overlap, fit.eff.step_overhead_s * 1e3, fit.eff.seq_overhead_s * 1e3,
-              fit.eff.batch_overhead_s * 1e3, (long long)fit.eff.small_batch_tokens, 100 * fit.mean_abs_rel_err, 100 * fit.median_abs_rel_err, 100 * fit.max_abs_rel_err, fit.n_points);
+              fit.eff.batch_overhead_s * 1e3, (long long)fit.eff.small_batch_tokens, fit.eff.after_prompt_s * 1e3,
+              fit.eff.after_prompt_decay, 100 * fit.mean_abs_rel_err, 100 * fit.median_abs_rel_err, 100 * fit.max_abs_rel_err, fit.n_points);
   return 0;
 }
 

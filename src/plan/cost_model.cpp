@@ -76,6 +76,8 @@ StepCost CostModel::step_cost(const StepWork& w) const {
   if (w.seqs > 0) {
     c.overhead_s = eff_.step_overhead_s + eff_.seq_overhead_s * double(w.seqs);
     if (w.tokens > eff_.small_batch_tokens) c.overhead_s += eff_.batch_overhead_s;
+    if (w.after_prompt > 0 && eff_.after_prompt_s > 0)
+      c.overhead_s += eff_.after_prompt_s * std::pow(eff_.after_prompt_decay, double(w.after_prompt - 1));
   }
   const double hi = std::max(c.compute_s, c.memory_s), lo = std::min(c.compute_s, c.memory_s);
   c.total_s = c.overhead_s + hi + (1.0 - eff_.overlap) * lo + c.comm_s;
@@ -130,6 +132,11 @@ Result<Profile> parse_profile(const std::string& json_text, const std::string& s
     for (const json& c : pt["chunks"]) {
       if (!c.is_array() || c.size() != 3) return invalid_argument(source + ": chunk must be [start, len, sample]");
       q.work.add_chunk(c[0].get<int64_t>(), c[1].get<int64_t>(), c[2].get<int>() != 0);
+    }
+    if (pt.contains("after_prompt")) {
+      if (!pt["after_prompt"].is_number_integer() || pt["after_prompt"].get<int64_t>() < 0)
+        return invalid_argument(source + ": a point's after_prompt must be an integer >= 0");
+      q.work.after_prompt = pt["after_prompt"].get<int64_t>();
     }
     p.points.push_back(q);
   }
@@ -202,9 +209,11 @@ std::array<double, N> nelder_mead(const std::function<double(const std::array<do
 
 FitResult fit_profile(const Profile& profile) {
   // Parameters in log space: compute eff, memory eff, step overhead, seq
-  // overhead, attention eff, batch overhead; the overlap and the small-batch
-  // threshold (0: no batch overhead) tried at a few values each.
-  auto make = [](const std::array<double, 6>& x, double overlap, int64_t small_batch) {
+  // overhead, attention eff, batch overhead, after-prompt cost; the overlap,
+  // the small-batch threshold (0: no batch overhead) and the after-prompt
+  // decay (0: no after-prompt cost) tried at a few values each.
+  using Params = std::array<double, 7>;
+  auto make = [](const Params& x, double overlap, int64_t small_batch, double decay) {
     Efficiency e;
     e.compute = std::min(4.0, std::exp(x[0]));  // > 1: the measured roofline was low (a shared machine)
     e.memory = std::min(4.0, std::exp(x[1]));
@@ -214,6 +223,8 @@ FitResult fit_profile(const Profile& profile) {
     e.batch_overhead_s = small_batch > 0 ? std::exp(x[5]) : 0.0;
     e.small_batch_tokens = small_batch;
     e.overlap = overlap;
+    e.after_prompt_s = decay > 0 ? std::exp(x[6]) : 0.0;
+    e.after_prompt_decay = decay > 0 ? decay : 0.5;
     return e;
   };
   auto loss = [&](const Efficiency& e) {
@@ -225,8 +236,32 @@ FitResult fit_profile(const Profile& profile) {
     }
     return s / double(profile.points.size());
   };
+  // The plain model (6 parameters) and the one with the after-prompt cost (7).
+  auto refine6 = [&](const std::array<double, 6>& x0, double overlap, int64_t small_batch) {
+    auto widen = [](const std::array<double, 6>& x) {
+      Params w{};
+      std::copy(x.begin(), x.end(), w.begin());
+      return w;
+    };
+    std::function<double(const std::array<double, 6>&)> f = [&](const std::array<double, 6>& x) {
+      return loss(make(widen(x), overlap, small_batch, 0.0));
+    };
+    auto x = nelder_mead<6>(f, x0, 1.0, 800);
+    x = nelder_mead<6>(f, x, 0.3, 500);
+    return std::make_pair(widen(x), f(x));
+  };
+  auto refine7 = [&](const Params& x0, double overlap, int64_t small_batch, double decay) {
+    std::function<double(const Params&)> f = [&](const Params& x) {
+      return loss(make(x, overlap, small_batch, decay));
+    };
+    Params x = nelder_mead<7>(f, x0, 0.5, 800);
+    x = nelder_mead<7>(f, x, 0.3, 500);
+    return std::make_pair(x, f(x));
+  };
   FitResult best;
   double best_loss = INFINITY;
+  Params best_x{};
+  double best_overlap = 1.0;
   // Thresholds: none, and the row counts below which CPU matmul kernels
   // commonly switch to a one-pass decode path (ours: 2). A threshold must
   // halve the loss to be taken, so that a profile without the effect keeps
@@ -236,25 +271,42 @@ FitResult fit_profile(const Profile& profile) {
   for (int64_t small_batch : {int64_t(0), int64_t(1), int64_t(2), int64_t(4), int64_t(8)}) {
     FitResult cand;
     double cand_loss = INFINITY;
+    Params cand_x{};
+    double cand_overlap = 1.0;
     for (double overlap : {0.0, 0.5, 1.0}) {
       for (double c0 : {0.1, 0.5}) {
-        std::array<double, 6> x0 = {std::log(c0), std::log(0.5), std::log(1e-4), std::log(1e-5), std::log(c0),
-                                    std::log(1e-4)};
-        std::function<double(const std::array<double, 6>&)> f = [&](const std::array<double, 6>& x) {
-          return loss(make(x, overlap, small_batch));
-        };
-        auto x = nelder_mead<6>(f, x0, 1.0, 800);
-        x = nelder_mead<6>(f, x, 0.3, 500);
-        double l = f(x);
+        const std::array<double, 6> x0 = {std::log(c0),   std::log(0.5), std::log(1e-4),
+                                          std::log(1e-5), std::log(c0),  std::log(1e-4)};
+        auto [x, l] = refine6(x0, overlap, small_batch);
         if (l < cand_loss) {
           cand_loss = l;
-          cand.eff = make(x, overlap, small_batch);
+          cand_x = x;
+          cand_overlap = overlap;
+          cand.eff = make(x, overlap, small_batch, 0.0);
         }
       }
     }
     if (small_batch == 0 || cand_loss < 0.5 * best_loss) {
       best_loss = cand_loss;
       best = cand;
+      best_x = cand_x;
+      best_overlap = cand_overlap;
+    }
+  }
+  // The after-prompt warm-up cost, from the best plain fit, where the profile
+  // has decode steps after prompt chunks.
+  const bool has_after = std::any_of(profile.points.begin(), profile.points.end(),
+                                     [](const ProfilePoint& p) { return p.work.after_prompt > 0; });
+  if (has_after) {
+    const double plain_loss = best_loss;
+    for (double decay : {0.5, 0.7, 0.85}) {
+      Params x0 = best_x;
+      x0[6] = std::log(0.5 * best.eff.step_overhead_s + 1e-6);
+      auto [x, l] = refine7(x0, best_overlap, best.eff.small_batch_tokens, decay);
+      if (l < 0.9 * plain_loss && l < best_loss) {
+        best_loss = l;
+        best.eff = make(x, best_overlap, best.eff.small_batch_tokens, decay);
+      }
     }
   }
   CostModel cm(profile.model, profile.hardware, 1, best.eff);

@@ -15,6 +15,8 @@
 //            each latency + 2 (tp - 1) / tp * bytes / scaleup_bw
 //   step   = eff.step_overhead_s + eff.seq_overhead_s * seqs
 //            + (tokens > eff.small_batch_tokens ? eff.batch_overhead_s : 0)
+//            + (a decode-only step k >= 1 steps after the instance's last
+//               step with a prompt chunk: eff.after_prompt_s * decay^(k - 1))
 //            + max(t_comp, t_mem) + (1 - eff.overlap) * min(t_comp, t_mem) + t_comm
 // With the default efficiencies (overheads 0, overlap 1) a single request's
 // prefill and decode times are exactly the textbook roofline formulas.
@@ -46,6 +48,16 @@ struct Efficiency {
   // per weight pass is higher (ours: 2 rows, ops::matmul). 0 and 0: none.
   double batch_overhead_s = 0;
   int64_t small_batch_tokens = 0;
+  // Warm-up cost of decode steps after a prompt chunk: a CPU engine's prefill
+  // GEMMs evict the decode path's working set (weights, KV, scratch) from the
+  // caches, so the decode steps that follow pay to refetch it; measured on
+  // tiny-kjv: +25% on the first decode step, +15% on the second, back to
+  // normal after about ten. The k-th decode-only step after the last step
+  // with a prompt chunk (k = 1, 2, ...) costs after_prompt_s *
+  // after_prompt_decay^(k - 1) more. 0: none (accelerators, whose weights do
+  // not live in a cache).
+  double after_prompt_s = 0;
+  double after_prompt_decay = 0.5;
   double mem_usable = 0.9;     // fraction of device memory for weights + KV
 };
 
@@ -56,6 +68,10 @@ struct StepWork {
   int64_t logits = 0;          // rows through the output head
   double attn_positions = 0;   // sum over new tokens of the positions each attends
   double kv_read_tokens = 0;   // sum over chunks of the positions whose KV is read
+  // Decode-only step: steps since the instance's last step with a prompt
+  // chunk (1: the step right after it); 0 for a step with a prompt chunk or
+  // when no prompt chunk came before. Set by the caller, not add_chunk.
+  int64_t after_prompt = 0;
 
   // A chunk computing positions [start, start + len) of one sequence; sample:
   // one logits row. len may be 0 (a chunk whose KV was transferred in).
@@ -145,7 +161,10 @@ struct FitResult {
 // batch overheads, the small-batch threshold and the overlap to the profile,
 // minimising the mean squared log ratio of predicted to measured step time
 // (Nelder-Mead, from several starts; the threshold and overlap from a few
-// candidates each).
+// candidates each). Then, when the profile's points carry after_prompt
+// (engine profiles do), the after-prompt warm-up cost with its decay from a
+// few candidates, all parameters refitted; it is kept only if it lowers the
+// loss by at least 10% (a profile without the effect keeps the plain model).
 FitResult fit_profile(const Profile& profile);
 
 }  // namespace tandem::plan

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -157,6 +158,69 @@ TEST(CostModel, FitRecoversAKnownCostModel) {
   EXPECT_GT(fit_profile(flat).max_abs_rel_err, 0.2);
 }
 
+TEST(CostModel, AfterPromptCostDecaysStepByStep) {
+  Efficiency e;
+  e.after_prompt_s = 1e-3;
+  e.after_prompt_decay = 0.6;
+  CostModel with(llama8b(), hw("l40s"), 1, e);
+  CostModel without(llama8b(), hw("l40s"), 1, Efficiency{});
+  StepWork w;
+  w.add_chunk(100, 1, true);
+  w.add_chunk(300, 1, true);
+  EXPECT_DOUBLE_EQ(with.step_time(w), without.step_time(w));  // after_prompt 0: no prompt before
+  for (int64_t k = 1; k <= 5; ++k) {
+    w.after_prompt = k;
+    EXPECT_NEAR(with.step_time(w) - without.step_time(w), 1e-3 * std::pow(0.6, double(k - 1)), 1e-15);
+  }
+  StepWork empty;
+  empty.after_prompt = 1;
+  EXPECT_DOUBLE_EQ(with.step_time(empty), 0.0);  // no sequences, no step
+}
+
+// Profiles as an engine makes them: runs of a prompt step followed by decode
+// steps (after_prompt 1, 2, ...). With a warm-up cost in the truth the fit
+// finds it and its decay; without one it adds none.
+TEST(CostModel, FitRecoversTheAfterPromptCost) {
+  auto make = [](const Efficiency& truth, uint32_t seed) {
+    Profile p;
+    p.hardware = hw("l40s");
+    p.model = llama8b();
+    CostModel gen(p.model, p.hardware, 1, truth);
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<double> noise(0.98, 1.02);
+    for (int b : {1, 2, 4, 8, 16, 32})
+      for (int prompt : {128, 1024}) {
+        ProfilePoint q;
+        for (int i = 0; i < b; ++i) q.work.add_chunk(0, prompt, true);
+        q.seconds = gen.step_time(q.work) * noise(rng);
+        p.points.push_back(q);
+        for (int64_t k = 1; k <= 16; ++k) {
+          ProfilePoint d;
+          for (int i = 0; i < b; ++i) d.work.add_chunk(prompt + k - 1, 1, true);
+          d.work.after_prompt = k;
+          d.seconds = gen.step_time(d.work) * noise(rng);
+          p.points.push_back(d);
+        }
+      }
+    return p;
+  };
+  Efficiency truth;
+  truth.compute = 0.4;
+  truth.memory = 0.7;
+  truth.step_overhead_s = 1e-3;
+  truth.seq_overhead_s = 2e-5;
+  Efficiency warm = truth;
+  warm.after_prompt_s = 8e-3;
+  warm.after_prompt_decay = 0.7;
+  FitResult f = fit_profile(make(warm, 5));
+  EXPECT_DOUBLE_EQ(f.eff.after_prompt_decay, 0.7);
+  EXPECT_NEAR(f.eff.after_prompt_s, 8e-3, 1.5e-3);
+  EXPECT_LT(f.mean_abs_rel_err, 0.03);
+  FitResult g = fit_profile(make(truth, 6));
+  EXPECT_EQ(g.eff.after_prompt_s, 0.0);
+  EXPECT_LT(g.mean_abs_rel_err, 0.03);
+}
+
 TEST(CostModel, ParsesAProfile) {
   nlohmann::json j;
   j["roofline"] = {{"mem_bw_gbs", 20.0}, {"peak_gflops_f32", 100.0}, {"peak_gops_int8", 200.0}};
@@ -169,7 +233,18 @@ TEST(CostModel, ParsesAProfile) {
   EXPECT_EQ(p->points[0].work.seqs, 2);
   EXPECT_DOUBLE_EQ(p->points[0].work.kv_read_tokens, 11 + 21);
   EXPECT_DOUBLE_EQ(p->hardware.mem_bw, 20e9);
+  EXPECT_EQ(p->points[0].work.after_prompt, 0);
   EXPECT_FALSE(parse_profile("{}", "t").ok());
+  j["points"][0]["after_prompt"] = 3;
+  p = parse_profile(j.dump(), "t");
+  ASSERT_TRUE(p.ok()) << p.status().to_string();
+  EXPECT_EQ(p->points[0].work.after_prompt, 3);
+  for (const nlohmann::json& bad : {nlohmann::json(-1), nlohmann::json("3"), nlohmann::json(1.5)}) {
+    j["points"][0]["after_prompt"] = bad;
+    auto r = parse_profile(j.dump(), "t");
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("after_prompt"), std::string::npos);
+  }
 }
 
 }  // namespace

@@ -113,6 +113,7 @@ struct Instance {
   double nic_free_s = 0;
   double busy_s = 0;
   int64_t steps = 0;
+  int64_t since_prompt = 0;  // StepWork::after_prompt of the next decode-only step (0: no prompt yet)
   int64_t step_tokens = 0;
   int64_t step_seqs = 0;
   int32_t peak_used = 0;
@@ -314,12 +315,17 @@ void Sim::try_start(int32_t inst, double now) {
     w = first;
     w.tokens += dec.tokens * (stride_ - 1);
   } else {
+    bool prompt = false;
     for (const ChunkPlan& c : in.plan.chunks) {
       int32_t& imp = in.imported[size_t(c.id)];
       const int32_t begin = std::max(c.start, std::min(imp, c.start + c.len));
       w.add_chunk(begin, c.start + c.len - begin, c.sample);
+      prompt |= c.start + c.len - begin > 1;
       imp = 0;  // later chunks compute
     }
+    // Decode steps after a prompt chunk pay its cache warm-up (Efficiency::after_prompt_s).
+    w.after_prompt = prompt ? 0 : in.since_prompt;
+    in.since_prompt = prompt ? 1 : in.since_prompt > 0 ? in.since_prompt + 1 : 0;
     dur = in.cost->step_time(w);
   }
   in.busy = true;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 namespace tandem::plan {
 namespace {
 
@@ -73,6 +75,32 @@ TEST(Simulator, SingleRequestMatchesTheRooflineFormulas) {
   const double tp = std::max(m.prefill_flops(1500) / peak, pb / bw);
   EXPECT_NEAR(rc->ttft.p50, tp, 1e-9 * tp);
   EXPECT_NEAR(rc->e2e.p50, tp + std::max(m.decode_flops(1500) / peak, m.decode_bytes(1500) / bw), 1e-9);
+}
+
+// The after-prompt warm-up cost (a CPU engine's decode steps refetching
+// what a prompt chunk evicted): a single colocated request's k-th decode step
+// costs after_prompt_s * decay^(k - 1) more; TTFT is unchanged.
+TEST(Simulator, DecodeStepsAfterAPromptPayTheWarmUpCost) {
+  SimConfig c = coloc("llama-3.1-8b", "h100-sxm", 1);
+  const int32_t P = 500, O = 12;
+  auto plain = simulate(c, one_request(P, O));
+  ASSERT_TRUE(plain.ok()) << plain.status().to_string();
+  c.mixed.eff.after_prompt_s = 2e-3;
+  c.mixed.eff.after_prompt_decay = 0.5;
+  auto warm = simulate(c, one_request(P, O));
+  ASSERT_TRUE(warm.ok()) << warm.status().to_string();
+  double extra = 0;
+  for (int32_t k = 1; k <= O - 1; ++k) extra += 2e-3 * std::pow(0.5, k - 1);
+  EXPECT_DOUBLE_EQ(warm->ttft.p50, plain->ttft.p50);
+  EXPECT_NEAR(warm->e2e.p50 - plain->e2e.p50, extra, 1e-12);
+  EXPECT_NEAR(warm->tpot.p50 - plain->tpot.p50, extra / (O - 1), 1e-12);
+  // Disaggregated, the decode pool never runs a prompt chunk: no cost there.
+  SimConfig d = disagg("llama-3.1-8b", "h100-sxm", 1, 1);
+  auto d_plain = simulate(d, one_request(P, O));
+  d.decode.eff.after_prompt_s = 2e-3;
+  auto d_warm = simulate(d, one_request(P, O));
+  ASSERT_TRUE(d_plain.ok() && d_warm.ok());
+  EXPECT_DOUBLE_EQ(d_warm->e2e.p50, d_plain->e2e.p50);
 }
 
 TEST(Simulator, LittlesLawHoldsInSteadyState) {
