@@ -244,27 +244,33 @@ inline void q8a_gemv_2p(const uint8_t* pa, const uint8_t* pb, const BlockQ8A* x,
   const __m256i ones = _mm256_set1_epi16(1);
   const uint8_t* pan[2] = {pa, pb};
   if constexpr (T == DType::kQ4_0) {
+    // Chunk-major: each pair of activation broadcasts (loaded from memory,
+    // not kept) serves both panels at once, so the loop needs about 12 ymm
+    // registers. Holding all 8 broadcasts and both panels' nibbles spilled
+    // the accumulators to the stack every block.
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     constexpr size_t kG = 16 + 4 * 32;
     for (int64_t b = 0; b < nb; ++b) {
       const int8_t* q = x[b].qs;
-      __m256i xb[8];
+      const uint8_t* g[2] = {pan[0] + static_cast<size_t>(b) * kG, pan[1] + static_cast<size_t>(b) * kG};
+      for (int j = 0; j < 2; ++j)
+        for (int c = 0; c < 3; ++c) _mm_prefetch(reinterpret_cast<const char*>(g[j] + 8 * kG + 64 * c), _MM_HINT_T0);
+      __m256i s[2];
       for (int t = 0; t < 4; ++t) {
-        xb[t] = bcast4(q + 4 * t);
-        xb[4 + t] = bcast4(q + 16 + 4 * t);
+        const __m256i xl = bcast4(q + 4 * t), xh = bcast4(q + 16 + 4 * t);
+        for (int j = 0; j < 2; ++j) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g[j] + 16 + 32 * t));
+          const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+          // Exact integer sums: the order of the int16 adds does not matter.
+          const __m256i pt = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xl), _mm256_maddubs_epi16(hi, xh));
+          s[j] = t == 0 ? pt : _mm256_add_epi16(s[j], pt);
+        }
       }
       const __m256 dx = _mm256_set1_ps(x[b].d);
       const __m256i corr = _mm256_set1_epi32(8 * xs[b]);
       for (int j = 0; j < 2; ++j) {
-        __m256i lo[4], hi[4];
-        const __m256 dw = q4_group(pan[j] + static_cast<size_t>(b) * kG, m4, lo, hi);
-        __m256i s = _mm256_maddubs_epi16(lo[0], xb[0]);
-        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[0], xb[4]));
-        for (int t = 1; t < 4; ++t) {
-          s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo[t], xb[t]));
-          s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[t], xb[4 + t]));
-        }
-        const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s, ones), corr);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[j])));
+        const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s[j], ones), corr);
         acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(isum), acc[j]);
       }
     }
