@@ -83,6 +83,19 @@ inline void float_tile(const uint8_t* wp, size_t pbytes, int64_t p, const float*
   }
 }
 
+// Asks for columns [k0, k1) of `panels` consecutive panels (pbytes apart) in
+// L2, so that the next pair's weights stream in while this pair computes:
+// otherwise every block of rows waits for DRAM at the start of each pair.
+template <DType T>
+inline void prefetch_slice(const uint8_t* panel, size_t pbytes, int panels, int64_t k0, int64_t k1) {
+  constexpr size_t kColBytes = T == DType::kF32 ? 32 : 16;
+  for (int q = 0; q < panels; ++q) {
+    const char* a = reinterpret_cast<const char*>(panel + static_cast<size_t>(q) * pbytes + k0 * kColBytes);
+    const size_t bytes = static_cast<size_t>(k1 - k0) * kColBytes;
+    for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(a + off, _MM_HINT_T1);
+  }
+}
+
 template <DType T, int JP>
 inline void float_rows(const uint8_t* wp, size_t pbytes, int64_t p, const float* x, int64_t k, int64_t i0,
                        int64_t i1, int64_t k0, int64_t k1, int64_t kw0, const Out& o) {
@@ -133,8 +146,10 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
       // rows, which a few rows do not pay back (a 3-row step used to convert
       // the whole model).
       if (T == DType::kF32 || n < kWidenRows) {
-        for (; p + 2 <= p1; p += 2)
+        for (; p + 2 <= p1; p += 2) {
+          if (p + 2 < p1) prefetch_slice<T>(w + static_cast<size_t>(p + 2) * pbytes, pbytes, p + 4 <= p1 ? 2 : 1, k0, k1);
           float_rows<T, 2>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, k, i0, i1, k0, k1, k0, o);
+        }
         if (p < p1) float_rows<T, 1>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, k, i0, i1, k0, k1, k0, o);
       } else {
         // Widen the panels' slice to f32 once for all kNc rows (exact), so
@@ -148,6 +163,7 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
             const uint8_t* src = w + static_cast<size_t>(p + q) * pbytes;
             for (int64_t kk = k0; kk < k1; ++kk) _mm256_store_ps(slice[q] + (kk - k0) * 8, load_col<T>(src, kk));
           }
+          if (p + 2 < p1) prefetch_slice<T>(w + static_cast<size_t>(p + 2) * pbytes, pbytes, p + 4 <= p1 ? 2 : 1, k0, k1);
           const auto* sw = reinterpret_cast<const uint8_t*>(slice[0]);
           if (jp == 2) float_rows<DType::kF32, 2>(sw, kSliceBytes, p, x, k, i0, i1, k0, k1, 0, o);
           else float_rows<DType::kF32, 1>(sw, kSliceBytes, p, x, k, i0, i1, k0, k1, 0, o);
