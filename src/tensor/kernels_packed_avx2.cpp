@@ -280,6 +280,9 @@ inline void q8a_gemv_2p(const uint8_t* pa, const uint8_t* pb, const BlockQ8A* x,
           // Exact integer sums: the order of the int16 adds does not matter.
           const __m256i pt = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xl), _mm256_maddubs_epi16(hi, xh));
           s[j] = t == 0 ? pt : _mm256_add_epi16(s[j], pt);
+          // Keep the sums in order: GCC otherwise reassociates the exact
+          // integer adds into a tree over all 16 products and spills them.
+          __asm__("" : "+x"(s[j]));
         }
       }
       const __m256 dx = _mm256_set1_ps(x[b].d);
