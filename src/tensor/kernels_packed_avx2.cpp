@@ -99,9 +99,15 @@ inline void prefetch_slice(const uint8_t* panel, size_t pbytes, int panels, int6
 template <DType T, int JP>
 inline void float_rows(const uint8_t* wp, size_t pbytes, int64_t p, const float* x, int64_t k, int64_t i0,
                        int64_t i1, int64_t k0, int64_t k1, int64_t kw0, const Out& o) {
-  constexpr int kIr = JP == 1 ? 6 : 6;
+  constexpr int kIr = 6;
   int64_t i = i0;
-  for (; i + kIr <= i1; i += kIr) float_tile<T, JP, kIr>(wp, pbytes, p, x, k, i, k0, k1, kw0, o);
+  for (; i + kIr <= i1; i += kIr) {
+    // The next tile's outputs: a k-block pass over a big GEMM sweeps all of
+    // y, so its partial sums come back from DRAM; ask for them one tile early.
+    for (int64_t r = i + kIr; r < std::min(i1, i + 2 * kIr); ++r)
+      for (int q = 0; q < JP; ++q) _mm_prefetch(reinterpret_cast<const char*>(o.y + r * o.m + (p + q) * 8), _MM_HINT_T0);
+    float_tile<T, JP, kIr>(wp, pbytes, p, x, k, i, k0, k1, kw0, o);
+  }
   switch (i1 - i) {
     case 5: float_tile<T, JP, 5>(wp, pbytes, p, x, k, i, k0, k1, kw0, o); break;
     case 4: float_tile<T, JP, 4>(wp, pbytes, p, x, k, i, k0, k1, kw0, o); break;
