@@ -257,68 +257,72 @@ inline void q8_tile(const uint8_t* panel, const BlockQ8A* const* xr, int64_t nb,
   }
 }
 
-// Decode (one activation row), two panels at once: the activation
-// broadcasts and scales are shared; each output's operations are exactly
-// those of q4_tile<1> / q8_tile<1>, so results are bitwise the same.
-template <DType T>
-inline void q8a_gemv_2p(const uint8_t* pa, const uint8_t* pb, const BlockQ8A* x, const int32_t* xs, int64_t nb,
-                        __m256 acc[2]) {
+// q4_0 decode (one activation row), JP consecutive panels (pbytes apart) at
+// once. Chunk-major: each pair of activation broadcasts (loaded from memory,
+// not kept) serves all JP panels, so four panels fit in the 16 ymm
+// registers. Holding all 8 broadcasts and the panels' nibbles spilled the
+// accumulators to the stack every block. Each output's operations are
+// exactly those of q4_tile<1>, so results are bitwise the same.
+template <int JP>
+inline void q4_gemv(const uint8_t* panel, size_t pbytes, const BlockQ8A* x, const int32_t* xs, int64_t nb,
+                    __m256 acc[JP]) {
   const __m256i ones = _mm256_set1_epi16(1);
-  const uint8_t* pan[2] = {pa, pb};
-  if constexpr (T == DType::kQ4_0) {
-    // Chunk-major: each pair of activation broadcasts (loaded from memory,
-    // not kept) serves both panels at once, so the loop needs about 12 ymm
-    // registers. Holding all 8 broadcasts and both panels' nibbles spilled
-    // the accumulators to the stack every block.
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    constexpr size_t kG = 16 + 4 * 32;
-    for (int64_t b = 0; b < nb; ++b) {
-      const int8_t* q = x[b].qs;
-      const uint8_t* g[2] = {pan[0] + static_cast<size_t>(b) * kG, pan[1] + static_cast<size_t>(b) * kG};
-      for (int j = 0; j < 2; ++j)
-        for (int c = 0; c < 3; ++c) _mm_prefetch(reinterpret_cast<const char*>(g[j] + 8 * kG + 64 * c), _MM_HINT_T0);
-      __m256i s[2];
-      for (int t = 0; t < 4; ++t) {
-        const __m256i xl = bcast4(q + 4 * t), xh = bcast4(q + 16 + 4 * t);
-        for (int j = 0; j < 2; ++j) {
-          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g[j] + 16 + 32 * t));
-          const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-          // Exact integer sums: the order of the int16 adds does not matter.
-          const __m256i pt = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xl), _mm256_maddubs_epi16(hi, xh));
-          s[j] = t == 0 ? pt : _mm256_add_epi16(s[j], pt);
-          // Keep the sums in order: GCC otherwise reassociates the exact
-          // integer adds into a tree over all 16 products and spills them.
-          __asm__("" : "+x"(s[j]));
-        }
-      }
-      const __m256 dx = _mm256_set1_ps(x[b].d);
-      const __m256i corr = _mm256_set1_epi32(8 * xs[b]);
-      for (int j = 0; j < 2; ++j) {
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[j])));
-        const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s[j], ones), corr);
-        acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(isum), acc[j]);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  constexpr size_t kG = 16 + 4 * 32;
+  for (int64_t b = 0; b < nb; ++b) {
+    const int8_t* q = x[b].qs;
+    const uint8_t* g[JP];
+    for (int j = 0; j < JP; ++j) g[j] = panel + static_cast<size_t>(j) * pbytes + static_cast<size_t>(b) * kG;
+    for (int j = 0; j < JP; ++j)
+      for (int c = 0; c < 3; ++c) _mm_prefetch(reinterpret_cast<const char*>(g[j] + 8 * kG + 64 * c), _MM_HINT_T0);
+    __m256i s[JP];
+    for (int t = 0; t < 4; ++t) {
+      const __m256i xl = bcast4(q + 4 * t), xh = bcast4(q + 16 + 4 * t);
+      for (int j = 0; j < JP; ++j) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g[j] + 16 + 32 * t));
+        const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        // Exact integer sums: the order of the int16 adds does not matter.
+        const __m256i pt = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xl), _mm256_maddubs_epi16(hi, xh));
+        s[j] = t == 0 ? pt : _mm256_add_epi16(s[j], pt);
+        // Keep the sums in order: GCC otherwise reassociates the exact
+        // integer adds into a tree over all the products and spills them.
+        __asm__("" : "+x"(s[j]));
       }
     }
-  } else {
-    constexpr size_t kG = 16 + 8 * 32;
-    for (int64_t b = 0; b < nb; ++b) {
-      const __m256 dx = _mm256_set1_ps(x[b].d);
-      __m256i s[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-      const uint8_t* g[2] = {pan[0] + static_cast<size_t>(b) * kG, pan[1] + static_cast<size_t>(b) * kG};
-      for (int j = 0; j < 2; ++j)
-        for (int c = 0; c < 5; ++c) _mm_prefetch(reinterpret_cast<const char*>(g[j] + 4 * kG + 64 * c), _MM_HINT_T0);
-      for (int t = 0; t < 8; ++t) {
-        const __m256i xv = bcast4(x[b].qs + 4 * t);
-        for (int j = 0; j < 2; ++j) {
-          const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g[j] + 16 + 32 * t));
-          const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));
-          s[j] = _mm256_add_epi32(s[j], _mm256_madd_epi16(p, ones));
-        }
-      }
+    const __m256 dx = _mm256_set1_ps(x[b].d);
+    const __m256i corr = _mm256_set1_epi32(8 * xs[b]);
+    for (int j = 0; j < JP; ++j) {
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[j])));
+      const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s[j], ones), corr);
+      acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(isum), acc[j]);
+    }
+  }
+}
+
+// q8_0 decode (one activation row), two panels at once: the activation
+// broadcasts and scales are shared; each output's operations are exactly
+// those of q8_tile<1>, so results are bitwise the same.
+inline void q8_gemv_2p(const uint8_t* pa, const uint8_t* pb, const BlockQ8A* x, int64_t nb, __m256 acc[2]) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  const uint8_t* pan[2] = {pa, pb};
+  constexpr size_t kG = 16 + 8 * 32;
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256 dx = _mm256_set1_ps(x[b].d);
+    __m256i s[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    const uint8_t* g[2] = {pan[0] + static_cast<size_t>(b) * kG, pan[1] + static_cast<size_t>(b) * kG};
+    for (int j = 0; j < 2; ++j)
+      for (int c = 0; c < 5; ++c) _mm_prefetch(reinterpret_cast<const char*>(g[j] + 4 * kG + 64 * c), _MM_HINT_T0);
+    for (int t = 0; t < 8; ++t) {
+      const __m256i xv = bcast4(x[b].qs + 4 * t);
       for (int j = 0; j < 2; ++j) {
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[j])));
-        acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(s[j]), acc[j]);
+        const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g[j] + 16 + 32 * t));
+        const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));
+        s[j] = _mm256_add_epi32(s[j], _mm256_madd_epi16(p, ones));
       }
+    }
+    for (int j = 0; j < 2; ++j) {
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g[j])));
+      acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(s[j]), acc[j]);
     }
   }
 }
@@ -468,18 +472,38 @@ void matmul_packed_q8a_t(const uint8_t* w, const BlockQ8A* xq, const int32_t* xs
   // in L2 while each weight panel (k * 0.56 or 1.06 bytes) sits in L1.
   const int64_t nc = std::clamp<int64_t>(int64_t{160 * 1024} / (nb * 36) / 4 * 4, 4, 64);
   constexpr int kIr = 4;
-  if constexpr (T == DType::kQ4_0 || T == DType::kQ8_0) {
+  auto store_gemv = [&](int64_t p, int jp, const __m256* acc) {
+    for (int j = 0; j < jp; ++j) {
+      const int64_t rows = std::min<int64_t>(8, m - (p + j) * 8);
+      const __m256 b = bias != nullptr ? load_out(bias + (p + j) * 8, rows) : _mm256_setzero_ps();
+      store_out(y + (p + j) * 8, _mm256_add_ps(acc[j], b), rows);
+    }
+  };
+  if constexpr (T == DType::kQ4_0) {
+    if (n == 1) {
+      int64_t p = p0;
+      for (; p + 4 <= p1; p += 4) {
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        q4_gemv<4>(w + static_cast<size_t>(p) * pbytes, pbytes, xq, xsum, nb, acc);
+        store_gemv(p, 4, acc);
+      }
+      if (p + 2 <= p1) {
+        __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+        q4_gemv<2>(w + static_cast<size_t>(p) * pbytes, pbytes, xq, xsum, nb, acc);
+        store_gemv(p, 2, acc);
+        p += 2;
+      }
+      if (p < p1) q8a_tile_out<T, 1>(w, pbytes, p, xq, xsum, nb, 0, o);
+      return;
+    }
+  }
+  if constexpr (T == DType::kQ8_0) {
     if (n == 1) {
       int64_t p = p0;
       for (; p + 2 <= p1; p += 2) {
         __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-        q8a_gemv_2p<T>(w + static_cast<size_t>(p) * pbytes, w + static_cast<size_t>(p + 1) * pbytes, xq, xsum, nb,
-                       acc);
-        for (int j = 0; j < 2; ++j) {
-          const int64_t rows = std::min<int64_t>(8, m - (p + j) * 8);
-          const __m256 b = bias != nullptr ? load_out(bias + (p + j) * 8, rows) : _mm256_setzero_ps();
-          store_out(y + (p + j) * 8, _mm256_add_ps(acc[j], b), rows);
-        }
+        q8_gemv_2p(w + static_cast<size_t>(p) * pbytes, w + static_cast<size_t>(p + 1) * pbytes, xq, nb, acc);
+        store_gemv(p, 2, acc);
       }
       if (p < p1) q8a_tile_out<T, 1>(w, pbytes, p, xq, xsum, nb, 0, o);
       return;

@@ -222,7 +222,9 @@ TEST(OpsTest, MatmulMatchesDoubleReference) {
 TEST(OpsTest, MatmulIsBatchInvariant) {
   for (ops::Isa isa : {ops::Isa::kScalar, ops::Isa::kAvx2}) {
   if (!ops::set_isa(isa)) continue;
-  const int64_t k = 512, m = 70;
+  // m = 70: 9 panels, m = 50: 7 (the q4_0 decode takes 4, then 2, then 1).
+  for (const int64_t m : {70, 50}) {
+  const int64_t k = 512;
   std::vector<float> x = randn(static_cast<size_t>(9 * k), 6);
   std::vector<float> w = randn(static_cast<size_t>(m * k), 7, 0.1f);
   for (DType t : {DType::kF32, DType::kF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
@@ -237,9 +239,11 @@ TEST(OpsTest, MatmulIsBatchInvariant) {
       std::vector<float> one(static_cast<size_t>(m));
       ops::matmul(x.data() + i * k, 1, k, q.view, nullptr, one.data(), nullptr);
       EXPECT_EQ(0, std::memcmp(one.data(), all.data() + i * m, one.size() * sizeof(float)))
-          << "row " << i << " dtype " << dtype_name(t) << " isa " << ops::isa_name(isa) << " panel8 " << panel8;
+          << "row " << i << " dtype " << dtype_name(t) << " isa " << ops::isa_name(isa) << " panel8 " << panel8
+          << " m " << m;
     }
     }
+  }
   }
   }
 }
@@ -263,7 +267,7 @@ TEST(OpsTest, FastPathsMatchScalarReference) {
       {DType::kBF16, 13, 4}, {DType::kQ8_0, 32, 5},  {DType::kQ8_0, 320, 19},
       {DType::kQ4_0, 32, 3}, {DType::kQ4_0, 256, 21}, {DType::kF16, 600, 40},
       {DType::kQ8_0, 64, 8}, {DType::kQ4_0, 1024, 17}, {DType::kQ4_K, 256, 9},
-      {DType::kQ5_K, 512, 6}, {DType::kQ6_K, 256, 11},
+      {DType::kQ5_K, 512, 6}, {DType::kQ6_K, 256, 11}, {DType::kQ4_0, 512, 50},
   };
   for (const MatmulCase& c : cases) {
     for (int64_t n : {1, 2, 3, 4, 5, 7, 9, 33, 70, 100}) {
