@@ -48,12 +48,13 @@ struct Out {
   bool first, last;    // first k-block: start from 0; last: add the bias
 };
 
-// JP panels x IR activation rows, columns [k0, k1).
-// wp points at the first of the JP weight panels (pbytes apart), whose column
-// kw0 lines up with column k0 of x: kw0 = k0 for the stored panels, 0 for a
+// JP panels x IR activation rows (rows i.. of the output), columns [k0, k1).
+// xi points at row i, column k0 of the activations, whose rows are ldx floats
+// apart. wp points at the first of the JP weight panels (pbytes apart), whose
+// column kw0 lines up with column k0: kw0 = k0 for the stored panels, 0 for a
 // converted slice. p is the first panel's index, for the outputs.
 template <DType T, int JP, int IR>
-inline void float_tile(const uint8_t* wp, size_t pbytes, int64_t p, const float* x, int64_t k, int64_t i,
+inline void float_tile(const uint8_t* wp, size_t pbytes, int64_t p, const float* xi, int64_t ldx, int64_t i,
                        int64_t k0, int64_t k1, int64_t kw0, const Out& o) {
   __m256 acc[IR][JP];
   int64_t rows[JP];
@@ -64,10 +65,10 @@ inline void float_tile(const uint8_t* wp, size_t pbytes, int64_t p, const float*
   const uint8_t* pw[JP];
   for (int q = 0; q < JP; ++q) pw[q] = wp + static_cast<size_t>(q) * pbytes;
   const float* xr[IR];
-  for (int r = 0; r < IR; ++r) xr[r] = x + (i + r) * k;
-  for (int64_t kk = k0; kk < k1; ++kk) {
+  for (int r = 0; r < IR; ++r) xr[r] = xi + r * ldx;
+  for (int64_t kk = 0; kk < k1 - k0; ++kk) {
     __m256 wv[JP];
-    for (int q = 0; q < JP; ++q) wv[q] = load_col<T>(pw[q], kk - k0 + kw0);
+    for (int q = 0; q < JP; ++q) wv[q] = load_col<T>(pw[q], kk + kw0);
     for (int r = 0; r < IR; ++r) {
       const __m256 xb = _mm256_broadcast_ss(xr[r] + kk);
       for (int q = 0; q < JP; ++q) acc[r][q] = _mm256_fmadd_ps(xb, wv[q], acc[r][q]);
@@ -96,24 +97,27 @@ inline void prefetch_slice(const uint8_t* panel, size_t pbytes, int panels, int6
   }
 }
 
+// Rows [i0, i1) of the output over columns [k0, k1); xb points at row i0,
+// column k0 of the activations (rows ldx floats apart).
 template <DType T, int JP>
-inline void float_rows(const uint8_t* wp, size_t pbytes, int64_t p, const float* x, int64_t k, int64_t i0,
+inline void float_rows(const uint8_t* wp, size_t pbytes, int64_t p, const float* xb, int64_t ldx, int64_t i0,
                        int64_t i1, int64_t k0, int64_t k1, int64_t kw0, const Out& o) {
   constexpr int kIr = 6;
+  auto xi = [&](int64_t i) { return xb + (i - i0) * ldx; };
   int64_t i = i0;
   for (; i + kIr <= i1; i += kIr) {
     // The next tile's outputs: a k-block pass over a big GEMM sweeps all of
     // y, so its partial sums come back from DRAM; ask for them one tile early.
     for (int64_t r = i + kIr; r < std::min(i1, i + 2 * kIr); ++r)
       for (int q = 0; q < JP; ++q) _mm_prefetch(reinterpret_cast<const char*>(o.y + r * o.m + (p + q) * 8), _MM_HINT_T0);
-    float_tile<T, JP, kIr>(wp, pbytes, p, x, k, i, k0, k1, kw0, o);
+    float_tile<T, JP, kIr>(wp, pbytes, p, xi(i), ldx, i, k0, k1, kw0, o);
   }
   switch (i1 - i) {
-    case 5: float_tile<T, JP, 5>(wp, pbytes, p, x, k, i, k0, k1, kw0, o); break;
-    case 4: float_tile<T, JP, 4>(wp, pbytes, p, x, k, i, k0, k1, kw0, o); break;
-    case 3: float_tile<T, JP, 3>(wp, pbytes, p, x, k, i, k0, k1, kw0, o); break;
-    case 2: float_tile<T, JP, 2>(wp, pbytes, p, x, k, i, k0, k1, kw0, o); break;
-    case 1: float_tile<T, JP, 1>(wp, pbytes, p, x, k, i, k0, k1, kw0, o); break;
+    case 5: float_tile<T, JP, 5>(wp, pbytes, p, xi(i), ldx, i, k0, k1, kw0, o); break;
+    case 4: float_tile<T, JP, 4>(wp, pbytes, p, xi(i), ldx, i, k0, k1, kw0, o); break;
+    case 3: float_tile<T, JP, 3>(wp, pbytes, p, xi(i), ldx, i, k0, k1, kw0, o); break;
+    case 2: float_tile<T, JP, 2>(wp, pbytes, p, xi(i), ldx, i, k0, k1, kw0, o); break;
+    case 1: float_tile<T, JP, 1>(wp, pbytes, p, xi(i), ldx, i, k0, k1, kw0, o); break;
     default: break;
   }
 }
@@ -146,6 +150,7 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
     const Out o{y, m, bias, k0 == 0, k1 == k};
     for (int64_t i0 = 0; i0 < n; i0 += kNc) {
       const int64_t i1 = std::min(n, i0 + kNc);
+      const float* xb = x + i0 * k + k0;  // the block's first activation
       int64_t p = p0;
       // f16 / bf16 below kWidenRows rows: convert in the tile instead. The
       // widened slice costs a store and a load of every weight per block of
@@ -154,9 +159,9 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
       if (T == DType::kF32 || n < kWidenRows) {
         for (; p + 2 <= p1; p += 2) {
           if (p + 2 < p1) prefetch_slice<T>(w + static_cast<size_t>(p + 2) * pbytes, pbytes, p + 4 <= p1 ? 2 : 1, k0, k1);
-          float_rows<T, 2>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, k, i0, i1, k0, k1, k0, o);
+          float_rows<T, 2>(w + static_cast<size_t>(p) * pbytes, pbytes, p, xb, k, i0, i1, k0, k1, k0, o);
         }
-        if (p < p1) float_rows<T, 1>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, k, i0, i1, k0, k1, k0, o);
+        if (p < p1) float_rows<T, 1>(w + static_cast<size_t>(p) * pbytes, pbytes, p, xb, k, i0, i1, k0, k1, k0, o);
       } else {
         // Widen the panels' slice to f32 once for all kNc rows (exact), so
         // the inner loop is loads and FMAs only: the per-tile conversion
@@ -171,8 +176,8 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
           }
           if (p + 2 < p1) prefetch_slice<T>(w + static_cast<size_t>(p + 2) * pbytes, pbytes, p + 4 <= p1 ? 2 : 1, k0, k1);
           const auto* sw = reinterpret_cast<const uint8_t*>(slice[0]);
-          if (jp == 2) float_rows<DType::kF32, 2>(sw, kSliceBytes, p, x, k, i0, i1, k0, k1, 0, o);
-          else float_rows<DType::kF32, 1>(sw, kSliceBytes, p, x, k, i0, i1, k0, k1, 0, o);
+          if (jp == 2) float_rows<DType::kF32, 2>(sw, kSliceBytes, p, xb, k, i0, i1, k0, k1, 0, o);
+          else float_rows<DType::kF32, 1>(sw, kSliceBytes, p, xb, k, i0, i1, k0, k1, 0, o);
         }
       }
     }
