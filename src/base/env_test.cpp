@@ -164,7 +164,7 @@ bool supports_direct(const std::string& dir) {
 }
 
 void check_direct_file(Env* env, const std::string& path, bool expect_direct) {
-  const std::vector<size_t> sizes = {1, 55, 4096, (1u << 20) + 56, 3u << 20, 7, (5u << 20) + 4095, 56, 9u << 20};
+  const std::vector<size_t> sizes = {1, 55, 4096, (1u << 20) + 56, 3u << 20, 7, (5u << 20) + 4095, 56, 4109, 65537, 9u << 20};
   std::string want;
   auto f = env->new_direct_writable_file(path);
   ASSERT_TRUE(f.ok()) << f.status().to_string();
