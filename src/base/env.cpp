@@ -90,6 +90,8 @@ constexpr size_t kDirectAlign = 4096;
 constexpr size_t kDirectBufferBytes = size_t{4} << 20;
 constexpr int kDirectWriters = 2;
 constexpr int kDirectBuffers = 6;
+// How far extend_ahead() keeps the file's size ahead of the appends.
+constexpr uint64_t kDirectPreallocBytes = uint64_t{64} << 20;
 
 using AlignedBuffer = HugePages;
 
@@ -280,6 +282,7 @@ class PosixDirectWritableFile final : public WritableFile {
   // buffer is queued).
   Status submit() {
     store_fence();  // the copies' non-temporal stores, before a writer takes the buffer
+    extend_ahead(pos_ + used_);
     std::unique_lock<std::mutex> lock(mu_);
     queue_.push_back(Job{std::move(cur_), used_, pos_});
     pos_ += used_;
@@ -296,6 +299,21 @@ class PosixDirectWritableFile final : public WritableFile {
       lock.lock();
     }
     return error_;
+  }
+
+  // Keeps the file's size (fallocate, which also sets it) ahead of the
+  // writes: ext4 takes the inode lock exclusively for an O_DIRECT write past
+  // the end of the file and waits there for the write to finish, so the
+  // second writer spun on the lock and the disk saw one write at a time.
+  // write_tail() cuts the file back to what was appended. Best effort: where
+  // fallocate is refused, writes extend the file as before.
+  void extend_ahead(uint64_t end) {
+    if (end <= allocated_ || !preallocate_) return;
+    const uint64_t want = end + kDirectPreallocBytes;
+    if (::fallocate(fd_, 0, static_cast<off_t>(allocated_), static_cast<off_t>(want - allocated_)) == 0)
+      allocated_ = want;
+    else
+      preallocate_ = false;
   }
 
   void io_loop() {
@@ -338,6 +356,10 @@ class PosixDirectWritableFile final : public WritableFile {
       direct = false;
       st = pwrite_all(fd_, path_, cur_.get() + aligned, used_ - aligned, pos_ + aligned, &direct);
     }
+    if (st.ok() && allocated_ > pos_ + used_ && ::ftruncate(fd_, static_cast<off_t>(pos_ + used_)) != 0)
+      st = errno_status("ftruncate", path_, errno);
+    allocated_ = 0;
+    preallocate_ = false;
     std::lock_guard<std::mutex> lock(mu_);
     direct_ = false;
     buffered_ = true;
@@ -366,6 +388,8 @@ class PosixDirectWritableFile final : public WritableFile {
   AlignedBuffer cur_;
   size_t used_ = 0;
   uint64_t pos_ = 0;  // file offset of cur_[0] (buffered: of the next append)
+  uint64_t allocated_ = 0;  // the file's size as fallocate left it (extend_ahead)
+  bool preallocate_ = true;
   // Shared with the I/O thread, under mu_.
   mutable std::mutex mu_;
   std::condition_variable cv_;
