@@ -82,6 +82,41 @@ TEST(Blake3, Avx2MatchesScalar) {
     }
 }
 
+// Every length up to 20 KiB (every partial 8-chunk group, the padded
+// 2..7-lane AVX2 pass, every partial last chunk and block).
+TEST(Blake3, EveryLengthTo20KiBMatchesScalar) {
+  if (!blake3_impl::cpu_has_avx2()) GTEST_SKIP() << "CPU lacks AVX2";
+  std::mt19937_64 rng(11);
+  std::vector<uint8_t> buf(20 * 1024 + 64);
+  for (auto& b : buf) b = static_cast<uint8_t>(rng());
+  for (size_t len = 0; len <= buf.size(); ++len)
+    ASSERT_EQ(blake3_impl::hash(buf.data(), len, Isa::kAvx2), blake3_impl::hash(buf.data(), len, Isa::kScalar))
+        << "len " << len;
+}
+
+// hash_many directly: chunk counters whose low word wraps inside an 8-lane
+// group, counts that leave 0..7 inputs after the 8-lane groups, and parents
+// (one block, no counter increment).
+TEST(Blake3, HashManyMatchesScalarAcrossCounterWrap) {
+  if (!blake3_impl::cpu_has_avx2()) GTEST_SKIP() << "CPU lacks AVX2";
+  std::mt19937_64 rng(13);
+  std::vector<uint8_t> buf(20 * 1024);
+  for (auto& b : buf) b = static_cast<uint8_t>(rng());
+  std::vector<const uint8_t*> in(20);
+  for (size_t i = 0; i < in.size(); ++i) in[i] = buf.data() + 1024 * i;
+  for (uint64_t counter : {uint64_t{0}, uint64_t{0xFFFFFFFD}, uint64_t{0x1FFFFFFF9}})
+    for (size_t n = 0; n <= in.size(); ++n) {
+      std::vector<uint8_t> a(32 * n + 1, 0xAA), b(32 * n + 1, 0xAA);
+      using blake3_impl::kChunkEnd, blake3_impl::kChunkStart, blake3_impl::kParent;
+      blake3_impl::hash_many_avx2(in.data(), n, 16, counter, true, 0, kChunkStart, kChunkEnd, a.data());
+      blake3_impl::hash_many_scalar(in.data(), n, 16, counter, true, 0, kChunkStart, kChunkEnd, b.data());
+      ASSERT_EQ(a, b) << "chunks, counter " << counter << " n " << n;
+      blake3_impl::hash_many_avx2(in.data(), n, 1, counter, false, kParent, 0, 0, a.data());
+      blake3_impl::hash_many_scalar(in.data(), n, 1, counter, false, kParent, 0, 0, b.data());
+      ASSERT_EQ(a, b) << "parents, counter " << counter << " n " << n;
+    }
+}
+
 TEST(Blake3, DiffersFromSha256AndDependsOnEveryByte) {
   std::vector<uint8_t> in = pattern(5000);
   const Hash256 h = blake3(in.data(), in.size());

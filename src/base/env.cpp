@@ -6,6 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -86,6 +90,8 @@ constexpr size_t kDirectAlign = 4096;
 constexpr size_t kDirectBufferBytes = size_t{4} << 20;
 constexpr int kDirectWriters = 2;
 constexpr int kDirectBuffers = 6;
+// How far extend_ahead() keeps the file's size ahead of the appends.
+constexpr uint64_t kDirectPreallocBytes = uint64_t{64} << 20;
 
 using AlignedBuffer = HugePages;
 
@@ -127,6 +133,45 @@ class DirectBufferPool {
   std::mutex mu_;
   std::vector<AlignedBuffer> free_;
 };
+
+// memcpy into an O_DIRECT buffer. Only the disk reads the buffer, and it
+// does so after the writer's pwrite: non-temporal stores skip reading the
+// destination's lines into the cache first (the disk's DMA left them out of
+// it) and keep the caller's data in the cache. store_fence() must run before
+// another thread hands the buffer to the kernel.
+void copy_to_direct_buffer(uint8_t* dst, const uint8_t* src, size_t n) {
+#if defined(__x86_64__)
+  if (n < 4096) {
+    std::memcpy(dst, src, n);
+    return;
+  }
+  const size_t head = (16 - reinterpret_cast<uintptr_t>(dst) % 16) % 16;
+  std::memcpy(dst, src, head);
+  dst += head;
+  src += head;
+  n -= head;
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 16));
+    const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 32));
+    const __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 48));
+    _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i), a);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i + 16), b);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i + 32), c);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i + 48), d);
+  }
+  std::memcpy(dst + i, src + i, n - i);
+#else
+  std::memcpy(dst, src, n);
+#endif
+}
+
+void store_fence() {
+#if defined(__x86_64__)
+  _mm_sfence();
+#endif
+}
 
 // Writes n bytes at off. On a descriptor opened with O_DIRECT, an EINVAL
 // (the file system accepted the flag at open but refuses the I/O) or a
@@ -186,7 +231,7 @@ class PosixDirectWritableFile final : public WritableFile {
     }
     while (n > 0) {
       const size_t k = std::min(n, kDirectBufferBytes - used_);
-      std::memcpy(cur_.get() + used_, p, k);
+      copy_to_direct_buffer(cur_.get() + used_, p, k);
       used_ += k;
       p += k;
       n -= k;
@@ -236,6 +281,8 @@ class PosixDirectWritableFile final : public WritableFile {
   // Queues the full current buffer and takes a free one (waits while every
   // buffer is queued).
   Status submit() {
+    store_fence();  // the copies' non-temporal stores, before a writer takes the buffer
+    extend_ahead(pos_ + used_);
     std::unique_lock<std::mutex> lock(mu_);
     queue_.push_back(Job{std::move(cur_), used_, pos_});
     pos_ += used_;
@@ -252,6 +299,21 @@ class PosixDirectWritableFile final : public WritableFile {
       lock.lock();
     }
     return error_;
+  }
+
+  // Keeps the file's size (fallocate, which also sets it) ahead of the
+  // writes: ext4 takes the inode lock exclusively for an O_DIRECT write past
+  // the end of the file and waits there for the write to finish, so the
+  // second writer spun on the lock and the disk saw one write at a time.
+  // write_tail() cuts the file back to what was appended. Best effort: where
+  // fallocate is refused, writes extend the file as before.
+  void extend_ahead(uint64_t end) {
+    if (end <= allocated_ || !preallocate_) return;
+    const uint64_t want = end + kDirectPreallocBytes;
+    if (::fallocate(fd_, 0, static_cast<off_t>(allocated_), static_cast<off_t>(want - allocated_)) == 0)
+      allocated_ = want;
+    else
+      preallocate_ = false;
   }
 
   void io_loop() {
@@ -278,6 +340,7 @@ class PosixDirectWritableFile final : public WritableFile {
   // directly, the rest through the page cache; later appends are buffered.
   Status write_tail() {
     if (buffered_) return first_error();
+    store_fence();
     bool direct;
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -293,6 +356,10 @@ class PosixDirectWritableFile final : public WritableFile {
       direct = false;
       st = pwrite_all(fd_, path_, cur_.get() + aligned, used_ - aligned, pos_ + aligned, &direct);
     }
+    if (st.ok() && allocated_ > pos_ + used_ && ::ftruncate(fd_, static_cast<off_t>(pos_ + used_)) != 0)
+      st = errno_status("ftruncate", path_, errno);
+    allocated_ = 0;
+    preallocate_ = false;
     std::lock_guard<std::mutex> lock(mu_);
     direct_ = false;
     buffered_ = true;
@@ -321,6 +388,8 @@ class PosixDirectWritableFile final : public WritableFile {
   AlignedBuffer cur_;
   size_t used_ = 0;
   uint64_t pos_ = 0;  // file offset of cur_[0] (buffered: of the next append)
+  uint64_t allocated_ = 0;  // the file's size as fallocate left it (extend_ahead)
+  bool preallocate_ = true;
   // Shared with the I/O thread, under mu_.
   mutable std::mutex mu_;
   std::condition_variable cv_;

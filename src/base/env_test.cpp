@@ -164,7 +164,7 @@ bool supports_direct(const std::string& dir) {
 }
 
 void check_direct_file(Env* env, const std::string& path, bool expect_direct) {
-  const std::vector<size_t> sizes = {1, 55, 4096, (1u << 20) + 56, 3u << 20, 7, (5u << 20) + 4095, 56, 9u << 20};
+  const std::vector<size_t> sizes = {1, 55, 4096, (1u << 20) + 56, 3u << 20, 7, (5u << 20) + 4095, 56, 4109, 65537, 9u << 20};
   std::string want;
   auto f = env->new_direct_writable_file(path);
   ASSERT_TRUE(f.ok()) << f.status().to_string();
@@ -195,6 +195,34 @@ TEST_F(EnvTest, DirectFileWritesEveryByteInPlace) {
     ASSERT_TRUE((*f)->append(data.data(), data.size()).ok());
   }
   EXPECT_EQ(Env::posix()->read_file(p("dropped")).value(), data);
+}
+
+// The file is fallocated ahead of the writes (64 MiB at a time); sync()
+// and dropping the file cut it back to exactly what was appended.
+TEST_F(EnvTest, DirectFileIsCutBackToWhatWasAppended) {
+  const std::string piece = pattern((1u << 20) + 4097, 5);
+  std::string want;
+  {
+    auto f = Env::posix()->new_direct_writable_file(p("long"));
+    ASSERT_TRUE(f.ok());
+    for (int i = 0; i < 80; ++i) {  // 80 MiB and more: allocated to 68, then 136 MiB
+      ASSERT_TRUE((*f)->append(piece.data(), piece.size()).ok());
+      want += piece;
+    }
+    ASSERT_TRUE((*f)->sync().ok());
+    ASSERT_EQ(std::filesystem::file_size(p("long")), want.size());
+    ASSERT_TRUE((*f)->append("tail", 4).ok());
+    want += "tail";
+    ASSERT_TRUE((*f)->close().ok());
+  }
+  ASSERT_EQ(std::filesystem::file_size(p("long")), want.size());
+  EXPECT_TRUE(Env::posix()->read_file(p("long")).value() == want);  // (no 70 MiB diff on failure)
+  {
+    auto f = Env::posix()->new_direct_writable_file(p("dropped_long"));
+    ASSERT_TRUE(f.ok());
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE((*f)->append(piece.data(), piece.size()).ok());
+  }
+  EXPECT_EQ(std::filesystem::file_size(p("dropped_long")), 5 * piece.size());
 }
 
 TEST_F(EnvTest, DirectFileFallsBackWhereODirectIsRefused) {

@@ -452,6 +452,13 @@ Result<SaveStats> Store::save(const SaveRequest& req) {
   std::vector<Hash256> refs;
   PackWriter pw;
   RefsWriter refs_writer;
+  // Hashes of the chunks a hashing worker appended as soon as it had hashed
+  // them (do_hash); under early_mu while the workers run.
+  std::mutex early_mu;
+  std::unordered_set<Hash256, Hash256Hasher> written_early;
+  // The early writes judge "new" by the index: bring it up to date first, so
+  // a Store opened on existing packs does not store their chunks again.
+  if (Status st = refresh_index(); !st.ok()) return fail(st, "save");
   const size_t batch = std::max<size_t>(1, opts_.batch_bytes / opts_.chunk_bytes);
   // Batch boundaries: the first batch is an eighth of batch_bytes and each
   // next one doubles up to it, so the disk starts writing after a short
@@ -493,6 +500,27 @@ Result<SaveStats> Store::save(const SaveRequest& req) {
     auto do_hash = [&](size_t k) {
       Task& t = tasks[b0 + k];
       t.hash = hash_bytes(chunk_hash_, req.items[t.item].data + t.offset, t.len);
+      // Written right away, while the chunk is still in this core's cache,
+      // when it is surely worth writing: not in the store as this save last
+      // saw it, not claimed by another task of this save, not a delta
+      // candidate. (Writing never needs the refs first: only skipping a
+      // chunk because another pack has it does. A chunk another writer
+      // stored meanwhile is stored twice, which the store allows.)
+      // (first_with_hash: chunks of earlier batches; not modified while the
+      // workers run.)
+      if (item_history[t.item] != nullptr || failed.load() || first_with_hash.count(t.hash) ||
+          !locate(t.hash).empty())
+        return;
+      {
+        std::lock_guard<std::mutex> lock(early_mu);
+        if (!written_early.insert(t.hash).second) return;
+      }
+      Status s = write_chunk(t, req.items[t.item], pw);
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lock(err_mu);
+        if (first_error.ok()) first_error = s;
+        failed = true;
+      }
     };
     const size_t lanes = static_cast<size_t>(std::max(1, opts_.threads));
     pool_->parallel_for(lanes, 1, [&](size_t lb, size_t le) {
@@ -543,6 +571,13 @@ Result<SaveStats> Store::save(const SaveRequest& req) {
       if (!t.primary) continue;
       t.ref.hash = t.hash;
       t.ref.bytes = t.len;
+      if (written_early.count(t.hash)) {
+        // Already in this save's pack, whole (no delta base); maybe by
+        // another task with the same bytes.
+        t.is_new = true;
+        t.use_base = false;
+        continue;
+      }
       if (!locate(t.hash).empty()) {
         auto deps = chunk_deps(t.hash);
         if (deps.ok()) {

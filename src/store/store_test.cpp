@@ -79,6 +79,55 @@ TEST(Store, OnlyChangedChunksAreWritten) {
   EXPECT_TRUE(testing::restores_exactly(*store, 2, s));
 }
 
+// Workers append a new chunk as soon as they have hashed it; a chunk that
+// repeats within the save (in one batch, or in a later one) is still stored
+// once, and a reopened store stores nothing it already has.
+TEST(Store, RepeatedChunksInOneSaveAreStoredOnce) {
+  TempDir tmp;
+  StoreOptions o = testing::small_options();
+  o.batch_bytes = 8 * 4096;  // batches of 1, 2, 4, 8, 8... chunks
+  o.zstd_level = 0;          // records of known size
+  auto store = open_store(tmp.sub("s"), o);
+  State s;
+  std::vector<uint8_t> chunk = testing::random_floats(1024, 3);  // one 4 KiB chunk
+  std::vector<uint8_t> big;
+  for (int i = 0; i < 12; ++i) {
+    std::vector<uint8_t> c = i % 3 == 0 ? chunk : testing::random_floats(1024, 100 + i);
+    big.insert(big.end(), c.begin(), c.end());
+  }
+  s.tensors["a"] = big;  // chunks 0, 3, 6, 9 repeat `chunk`
+  s.tensors["b"] = big;  // all repeats of a's chunks
+  s.blobs["c"] = chunk;
+  auto st = store->save(s.request(1));
+  ASSERT_TRUE(st.ok()) << st.status().to_string();
+  EXPECT_EQ(st->chunks, 25u);
+  EXPECT_EQ(st->new_chunks, 9u);  // 8 distinct chunks + `chunk`
+  EXPECT_EQ(st->chunk_file_bytes, 9 * (56u + 4096u + kPackIndexEntryBytes) + kPackFooterBytes);
+  EXPECT_TRUE(testing::restores_exactly(*store, 1, s));
+  auto again = open_store(tmp.sub("s"), o);
+  auto st2 = again->save(s.request(2));
+  ASSERT_TRUE(st2.ok()) << st2.status().to_string();
+  EXPECT_EQ(st2->new_chunks, 0u);
+  EXPECT_EQ(st2->chunk_file_bytes, 0u);
+  EXPECT_TRUE(again->verify().ok());
+}
+
+// A delta candidate and a plain item with the same new bytes: one record.
+TEST(Store, DeltaCandidateSharingBytesWithAPlainItem) {
+  TempDir tmp;
+  auto store = open_store(tmp.sub("s"), testing::small_options(/*delta=*/true));
+  State s;
+  s.tensors["w"] = testing::random_floats(2048, 5);
+  ASSERT_TRUE(store->save(s.request(1)).ok());
+  testing::perturb(&s.tensors["w"], 6);
+  s.blobs["copy"] = s.tensors["w"];
+  auto st = store->save(s.request(2));
+  ASSERT_TRUE(st.ok()) << st.status().to_string();
+  EXPECT_TRUE(testing::restores_exactly(*store, 2, s));
+  EXPECT_TRUE(testing::restores_exactly(*store, 1, State{{{"w", testing::random_floats(2048, 5)}}, {}}));
+  EXPECT_TRUE(store->verify().ok());
+}
+
 TEST(Store, DeltaCodecRestoresAcrossKeyframes) {
   TempDir tmp;
   auto store = open_store(tmp.sub("s"), testing::small_options(/*delta=*/true));
