@@ -32,9 +32,28 @@ import shutil
 import sys
 import time
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+
+
+def _torch_threads_arg():
+    for i, a in enumerate(sys.argv):
+        if a == "--torch-threads" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if a.startswith("--torch-threads="):
+            return a.split("=", 1)[1]
+    return "1"
+
+
+# torch.set_num_threads() sets torch's own pool; Debian's torch does its
+# GEMMs in OpenBLAS, whose pthread pool is sized from this variable when the
+# library loads (default: every core, whose idle workers spin in
+# sched_yield). Without it "--torch-threads 1" trained on both vCPUs and the
+# background persistence competed with a spinning BLAS thread.
+# numpy loads the same OpenBLAS, so this comes before both imports.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", _torch_threads_arg())
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))

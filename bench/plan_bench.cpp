@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
   const std::clock_t c0 = std::clock();
   pool.parallel_for(grid.size(), 1, [&](size_t b, size_t e) {
     for (size_t i = b; i < e; ++i) {
-      auto r = evaluate_candidate(o, window, grid[i]);
+      auto r = evaluate_candidate(o, window, grid[i], /*stop_when_slo_lost=*/true);
       met[i] = r.ok() && r->slo_met;
     }
   });

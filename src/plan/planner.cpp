@@ -54,6 +54,7 @@ SimConfig make_config(const PlanOptions& o, const Candidate& c) {
 
 void fill(Candidate& c, const SimResult& r) {
   c.slo_met = r.slo_met;
+  c.stopped_early = r.stopped_early;
   c.slo_attainment = r.slo_attainment;
   c.goodput_rps = r.goodput_rps;
   c.cost_per_hour = r.cost_per_hour;
@@ -85,7 +86,7 @@ struct ComboSearch {
     Candidate c = proto;
     c.prefill = p;
     c.decode = proto.colocated ? 0 : d;
-    auto r = evaluate_candidate(o, trace, c);
+    auto r = evaluate_candidate(o, trace, c, /*stop_when_slo_lost=*/true);
     if (!r.ok()) {
       c.slo_met = false;
       c.cost_per_hour = 1e300;
@@ -138,8 +139,10 @@ struct ComboSearch {
 
 }  // namespace
 
-Result<Candidate> evaluate_candidate(const PlanOptions& options, const Trace& trace, Candidate c) {
+Result<Candidate> evaluate_candidate(const PlanOptions& options, const Trace& trace, Candidate c,
+                                     bool stop_when_slo_lost) {
   SimConfig s = make_config(options, c);
+  s.stop_when_slo_lost = stop_when_slo_lost;
   TANDEM_ASSIGN_OR_RETURN(SimResult r, simulate(s, trace));
   fill(c, r);
   return c;
@@ -297,7 +300,7 @@ Result<PlanResult> plan_cluster(const PlanOptions& o, const Trace& trace, Thread
           c.prefill = std::max(1, int(std::lround(frac * n)));
           c.decode = std::max(1, n - c.prefill);
           if (c.prefill + c.decode != n) continue;
-          auto r = evaluate_candidate(o, sub, c);
+          auto r = evaluate_candidate(o, sub, c, /*stop_when_slo_lost=*/true);
           wsims[k] += 1;
           if (r.ok() && r->slo_met) {
             wr.fixed_ratio = *r;
@@ -326,6 +329,7 @@ nlohmann::json cand_json(const Candidate& c) {
                    {"cost_per_hour", c.cost_per_hour}, {"cost_per_mtok", c.cost_per_mtok},
                    {"goodput_per_dollar_hour", c.goodput_per_dollar()}, {"ttft_p90_s", c.ttft_p90},
                    {"tpot_p90_s", c.tpot_p90}, {"util_prefill", c.util_prefill}};
+  if (c.stopped_early) j["stopped_early"] = true;  // its figures cover only what ran before the SLO was lost
   if (!c.colocated) {
     j["hardware_decode"] = c.hw_decode;
     j["tp_decode"] = c.tp_decode;

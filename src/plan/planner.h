@@ -50,6 +50,9 @@ struct Candidate {
   double cost_per_mtok = 0;
   double ttft_p90 = 0, tpot_p90 = 0;
   double util_prefill = 0, util_decode = 0;
+  // The simulation stopped once the SLO was lost (a search's evaluation):
+  // slo_met is false and the other figures cover only what ran.
+  bool stopped_early = false;
   double goodput_per_dollar() const { return cost_per_hour > 0 ? goodput_rps / cost_per_hour : 0; }
   std::string hardware() const;  // "h100-sxm" or "h100-sxm+h200" (prefill+decode)
 };
@@ -85,7 +88,10 @@ struct PlanResult {
 Result<PlanResult> plan_cluster(const PlanOptions& options, const Trace& trace, ThreadPool* pool);
 
 // Simulates one configuration (used by the search; exposed for benches).
-Result<Candidate> evaluate_candidate(const PlanOptions& options, const Trace& trace, Candidate c);
+// stop_when_slo_lost: only whether it meets the SLO matters, so the
+// simulation may stop as soon as it cannot (SimConfig::stop_when_slo_lost).
+Result<Candidate> evaluate_candidate(const PlanOptions& options, const Trace& trace, Candidate c,
+                                     bool stop_when_slo_lost = false);
 
 std::string plan_result_to_json(const PlanOptions& options, const PlanResult& r);
 // SVG: goodput and cost per million tokens against the prefill:decode ratio.

@@ -176,6 +176,9 @@ class Sim {
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
   uint64_t order_ = 0;
   int64_t n_events_ = 0;
+  // stop_when_slo_lost: requests already past a bound, and how many may be.
+  int64_t late_ttft_ = 0, late_tpot_ = 0, max_late_ttft_ = 0, max_late_tpot_ = 0;
+  bool slo_lost_ = false;
   int64_t in_system_ = 0;
   double area_ = 0, last_change_ = 0;
   double transfer_total_ = 0;
@@ -347,7 +350,11 @@ void Sim::step_done(int32_t inst, double now) {
     in.outputs[i].token = int32_t(mix32(c.id * 1315423911ULL + uint64_t(c.start + c.len)) & 0x3fffffff);
     const int32_t req = in.req_of[size_t(c.id)];
     ReqState& s = req_[size_t(req)];
-    if (s.first_s < 0) s.first_s = now;
+    if (s.first_s < 0) {
+      s.first_s = now;
+      if (now - trace_.requests[size_t(req)].arrival_s > cfg_.slo.ttft_s && ++late_ttft_ > max_late_ttft_)
+        slo_lost_ = true;
+    }
     s.last_s = now;
     const int32_t out = trace_.requests[size_t(req)].output_tokens;
     s.emitted = std::min(out, s.emitted + (in.role == Role::kDecode ? stride_ : 1));
@@ -385,7 +392,12 @@ void Sim::transfer_done(int32_t req, double now) {
 }
 
 void Sim::finish_request(int32_t req, double now) {
-  req_[size_t(req)].finish_s = now;
+  ReqState& s = req_[size_t(req)];
+  s.finish_s = now;
+  const int32_t out = trace_.requests[size_t(req)].output_tokens;
+  if (s.rejected) slo_lost_ = true;
+  else if (out > 1 && (s.last_s - s.first_s) / double(out - 1) > cfg_.slo.tpot_s && ++late_tpot_ > max_late_tpot_)
+    slo_lost_ = true;
   count_in_system(now, -1);
 }
 
@@ -398,11 +410,21 @@ Result<SimResult> Sim::run() {
   }
   const size_t n = trace_.requests.size();
   req_.assign(n, ReqState{});
+  // The SLO's percentile (nearest rank) of n values exceeds a bound once
+  // n - ceil(q n) + 1 of them do.
+  auto allowed_late = [&](size_t m) {
+    return int64_t(m) - int64_t(std::ceil(cfg_.slo.percentile * double(m)));
+  };
+  size_t n_tpot = 0;
+  for (const TraceRequest& r : trace_.requests) n_tpot += r.output_tokens > 1;
+  max_late_ttft_ = allowed_late(n);
+  max_late_tpot_ = allowed_late(n_tpot);
   size_t next = 0;
   const double t0 = n ? trace_.requests[0].arrival_s : 0;
   last_change_ = t0;
   double now = t0;
   while (next < n || !events_.empty()) {
+    if (cfg_.stop_when_slo_lost && slo_lost_) break;
     const bool take_arrival = next < n && (events_.empty() || trace_.requests[next].arrival_s <= events_.top().t);
     if (take_arrival) {
       const int32_t req = int32_t(next++);
@@ -423,6 +445,7 @@ Result<SimResult> Sim::run() {
   SimResult res;
   res.n_requests = int64_t(n);
   res.events = n_events_;
+  res.stopped_early = cfg_.stop_when_slo_lost && slo_lost_ && (next < n || !events_.empty());
   double end = t0;
   std::vector<double> ttft, tpot, e2e;
   int64_t ok = 0, out_tokens = 0, all_tokens = 0;

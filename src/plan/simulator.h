@@ -76,6 +76,13 @@ struct SimConfig {
   // accuracy of ~stride tokens per request for proportionally fewer steps.
   int32_t decode_stride = 1;
   bool keep_records = true;
+  // Stop as soon as the SLO can no longer be met (a request rejected, or
+  // more requests already past a bound than the percentile allows): the
+  // result then has slo_met false and stopped_early true, and its other
+  // figures cover only what ran. For searches that only ask whether a
+  // configuration meets the SLO; an overloaded one otherwise simulates its
+  // whole growing queue.
+  bool stop_when_slo_lost = false;
 };
 
 struct Distribution {
@@ -131,6 +138,7 @@ struct SimResult {
   std::vector<RequestRecord> records;  // when keep_records, in trace order
   int64_t events = 0;
   int64_t scheduler_steps = 0;
+  bool stopped_early = false;  // SimConfig::stop_when_slo_lost ended the run
 };
 
 // Validates the config (instances >= 1 in the pools used, the model's weights

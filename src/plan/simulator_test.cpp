@@ -187,6 +187,54 @@ TEST(Simulator, MoreMachinesNeverLowerGoodput) {
   }
 }
 
+// stop_when_slo_lost changes how long a run takes, never its verdict: over
+// loads from far too little hardware to plenty, the early-stopped run meets
+// the SLO exactly when the full one does, stops only when it does not, and
+// stops well before the end when the pools are overloaded.
+TEST(Simulator, StoppingWhenTheSloIsLostKeepsTheVerdict) {
+  GeneratorOptions g;
+  g.rate = 12;
+  g.duration_s = 120;
+  g.prompt_tokens = 1500;
+  g.output_tokens = 250;
+  Trace t = bursty_trace(g, Trace{});
+  int met = 0, stopped = 0;
+  for (int p = 1; p <= 3; ++p)
+    for (int d = 1; d <= 4; ++d)
+      for (double tpot : {0.03, 0.05}) {
+        SimConfig c = disagg("llama-3.1-70b", "h100-sxm", p, d, 4);
+        c.slo = {2.0, tpot, 0.9};
+        auto full = simulate(c, t);
+        c.stop_when_slo_lost = true;
+        auto early = simulate(c, t);
+        ASSERT_TRUE(full.ok() && early.ok());
+        EXPECT_EQ(early->slo_met, full->slo_met) << p << "," << d << " tpot " << tpot;
+        EXPECT_FALSE(full->stopped_early);
+        if (early->stopped_early) {
+          EXPECT_FALSE(full->slo_met);
+          EXPECT_LT(early->events, full->events);
+          ++stopped;
+        } else {
+          EXPECT_EQ(early->events, full->events);
+          EXPECT_EQ(early->goodput_rps, full->goodput_rps);
+        }
+        met += full->slo_met;
+      }
+  EXPECT_GT(met, 0);
+  EXPECT_GT(stopped, 0);
+  // Overloaded: one small instance each, 3x the rate.
+  g.rate = 36;
+  Trace heavy = bursty_trace(g, Trace{});
+  SimConfig c = disagg("llama-3.1-70b", "h100-sxm", 1, 1, 4);
+  auto full = simulate(c, heavy);
+  c.stop_when_slo_lost = true;
+  auto early = simulate(c, heavy);
+  ASSERT_TRUE(full.ok() && early.ok());
+  EXPECT_FALSE(full->slo_met);
+  EXPECT_TRUE(early->stopped_early);
+  EXPECT_LT(early->events * 4, full->events);
+}
+
 TEST(Simulator, KvCapacityLimitsAdmissionAndPreempts) {
   // Decode pool with room for few sequences: requests wait (or are
   // preempted and recomputed) but all complete.
