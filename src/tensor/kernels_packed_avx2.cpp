@@ -145,8 +145,14 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
   // weight panels' slices (2 panels x kKc columns, 8 KiB for f16) sit in L1.
   constexpr int64_t kKc = 256, kNc = 96;
   constexpr int64_t kWidenRows = 12;
-  for (int64_t k0 = 0; k0 < k; k0 += kKc) {
-    const int64_t k1 = std::min(k, k0 + kKc);
+  // A few rows (decode batches) without a widened slice: one pass over all
+  // of k. The activations fit in L2 anyway, each panel streams in one run
+  // instead of 8 KiB pieces 64 KiB apart, and no partial sums are parked.
+  constexpr int64_t kOnePassRows = 32;
+  const bool widen = T != DType::kF32 && n >= kWidenRows;
+  const int64_t kc = !widen && n <= kOnePassRows ? k : kKc;
+  for (int64_t k0 = 0; k0 < k; k0 += kc) {
+    const int64_t k1 = std::min(k, k0 + kc);
     const Out o{y, m, bias, k0 == 0, k1 == k};
     for (int64_t i0 = 0; i0 < n; i0 += kNc) {
       const int64_t i1 = std::min(n, i0 + kNc);
@@ -156,9 +162,11 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
       // widened slice costs a store and a load of every weight per block of
       // rows, which a few rows do not pay back (a 3-row step used to convert
       // the whole model).
-      if (T == DType::kF32 || n < kWidenRows) {
+      if (!widen) {
         for (; p + 2 <= p1; p += 2) {
-          if (p + 2 < p1) prefetch_slice<T>(w + static_cast<size_t>(p + 2) * pbytes, pbytes, p + 4 <= p1 ? 2 : 1, k0, k1);
+          if (p + 2 < p1)
+            prefetch_slice<T>(w + static_cast<size_t>(p + 2) * pbytes, pbytes, p + 4 <= p1 ? 2 : 1, k0,
+                              std::min(k1, k0 + kKc));
           float_rows<T, 2>(w + static_cast<size_t>(p) * pbytes, pbytes, p, xb, k, i0, i1, k0, k1, k0, o);
         }
         if (p < p1) float_rows<T, 1>(w + static_cast<size_t>(p) * pbytes, pbytes, p, xb, k, i0, i1, k0, k1, k0, o);
