@@ -6,10 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#if defined(__x86_64__)
-#include <emmintrin.h>
-#endif
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -23,6 +19,7 @@
 
 #include "base/check.h"
 #include "base/huge_pages.h"
+#include "base/stream_copy.h"
 
 namespace tandem {
 
@@ -139,39 +136,7 @@ class DirectBufferPool {
 // destination's lines into the cache first (the disk's DMA left them out of
 // it) and keep the caller's data in the cache. store_fence() must run before
 // another thread hands the buffer to the kernel.
-void copy_to_direct_buffer(uint8_t* dst, const uint8_t* src, size_t n) {
-#if defined(__x86_64__)
-  if (n < 4096) {
-    std::memcpy(dst, src, n);
-    return;
-  }
-  const size_t head = (16 - reinterpret_cast<uintptr_t>(dst) % 16) % 16;
-  std::memcpy(dst, src, head);
-  dst += head;
-  src += head;
-  n -= head;
-  size_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 16));
-    const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 32));
-    const __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 48));
-    _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i), a);
-    _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i + 16), b);
-    _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i + 32), c);
-    _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i + 48), d);
-  }
-  std::memcpy(dst + i, src + i, n - i);
-#else
-  std::memcpy(dst, src, n);
-#endif
-}
-
-void store_fence() {
-#if defined(__x86_64__)
-  _mm_sfence();
-#endif
-}
+void copy_to_direct_buffer(uint8_t* dst, const uint8_t* src, size_t n) { stream_copy(dst, src, n, 4096); }
 
 // Writes n bytes at off. On a descriptor opened with O_DIRECT, an EINVAL
 // (the file system accepted the flag at open but refuses the I/O) or a

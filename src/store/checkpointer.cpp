@@ -1,45 +1,11 @@
 #include "store/checkpointer.h"
 
-#include <emmintrin.h>
-
 #include <chrono>
 #include <cstring>
 
+#include "base/stream_copy.h"
+
 namespace tandem::store {
-
-namespace {
-
-// Copies with non-temporal stores: the staging buffer is not read again by
-// this core soon, and streaming stores skip the read-for-ownership that makes
-// a cached copy move each destination line twice. glibc's memcpy does the
-// same only above a size threshold (a fraction of the last-level cache), so
-// a state of many mid-sized tensors would otherwise copy at half speed.
-void stream_copy(uint8_t* dst, const uint8_t* src, size_t n) {
-  if (n < (size_t{256} << 10)) {
-    std::memcpy(dst, src, n);
-    return;
-  }
-  const size_t head = (16 - (reinterpret_cast<uintptr_t>(dst) & 15)) & 15;
-  std::memcpy(dst, src, head);
-  dst += head;
-  src += head;
-  n -= head;
-  size_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 16));
-    const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 32));
-    const __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 48));
-    _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i), a);
-    _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i + 16), b);
-    _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i + 32), c);
-    _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i + 48), d);
-  }
-  std::memcpy(dst + i, src + i, n - i);
-  _mm_sfence();
-}
-
-}  // namespace
 
 Checkpointer::Checkpointer(std::unique_ptr<Store> store, const CheckpointerOptions& opts)
     : store_(std::move(store)), opts_(opts), slots_(static_cast<size_t>(std::max(1, opts.slots))) {
@@ -112,9 +78,14 @@ Status Checkpointer::save(const SaveRequest& req) {
     dst.elem_size = src.elem_size;
     dst.bytes = src.bytes;
     dst.data = slot->buf.get() + off;
-    if (src.bytes > 0) stream_copy(slot->buf.get() + off, src.data, src.bytes);
+    if (src.bytes > 0) {
+      // Streaming stores above 256 KiB: this core does not read the staging
+      // buffer again (the background thread does, after the fence below).
+      stream_copy(slot->buf.get() + off, src.data, src.bytes, size_t{256} << 10);
+    }
     off += src.bytes;
   }
+  store_fence();  // the streaming stores, before the background thread may read the slot
   {
     std::lock_guard<std::mutex> lock(mu_);
     slot->seq = next_seq_++;
