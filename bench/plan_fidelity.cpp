@@ -46,6 +46,7 @@
 
 #include "bench/engine_profile.h"
 #include "bench/roofline.h"
+#include "engine/after_prompt.h"
 #include "engine/engine.h"
 #include "engine/model_loader.h"
 #include "plan/simulator.h"
@@ -126,8 +127,7 @@ class Replayer {
           q.work.add_chunk(c.start, c.len, c.sample);
           prompt |= c.len > 1;
         }
-        q.work.after_prompt = prompt ? 0 : since_prompt_;
-        since_prompt_ = prompt ? 1 : since_prompt_ > 0 ? since_prompt_ + 1 : 0;
+        q.work.after_prompt = after_prompt_.step(prompt);
         q.seconds = c1 - c0;
         q.kind = prompt ? "with a prompt chunk" : "decodes only";
         out_.steps.push_back(std::move(q));
@@ -189,7 +189,7 @@ class Replayer {
   std::uniform_int_distribution<int32_t> tok_;
   double vclock_ = 0, w0_ = 0;
   size_t next_ = 0, finished_ = 0;
-  int64_t since_prompt_ = 0;  // StepWork::after_prompt of the next decode-only step
+  AfterPromptCounter after_prompt_;
   bool stalled_ = false;
 };
 

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "base/check.h"
+#include "engine/after_prompt.h"
 #include "engine/engine.h"
 
 namespace tandem::bench {
@@ -128,7 +129,7 @@ Result<std::vector<StepPoint>> run_engine_profile(const Model& model, const Toke
       size_t next = 0;
       int32_t step = 0;
       size_t k = 0;  // index of the model step within the run
-      int64_t since_prompt = 0;  // StepPoint::after_prompt of the next decode-only step (0: no prompt yet)
+      AfterPromptCounter after_prompt;
       while (true) {
         while (next < sc_run.arrivals.size() && sc_run.arrivals[next].at_step <= step) {
           GenerationRequest g;
@@ -152,10 +153,9 @@ Result<std::vector<StepPoint>> run_engine_profile(const Model& model, const Toke
             chunks.push_back({c.start, c.len, c.sample});
             prompt |= c.len > 1;
           }
-          const int64_t after_prompt = prompt ? 0 : since_prompt;
-          since_prompt = prompt ? 1 : since_prompt > 0 ? since_prompt + 1 : 0;
+          const int64_t steps_after_prompt = after_prompt.step(prompt);
           if (run == 0) {
-            steps.push_back({std::move(chunks), after_prompt});
+            steps.push_back({std::move(chunks), steps_after_prompt});
             samples.emplace_back();
           } else {
             if (k >= steps.size() || !same_shape(steps[k].chunks, chunks))

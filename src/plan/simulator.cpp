@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/check.h"
+#include "engine/after_prompt.h"
 
 namespace tandem::plan {
 
@@ -113,7 +114,7 @@ struct Instance {
   double nic_free_s = 0;
   double busy_s = 0;
   int64_t steps = 0;
-  int64_t since_prompt = 0;  // StepWork::after_prompt of the next decode-only step (0: no prompt yet)
+  AfterPromptCounter after_prompt;
   int64_t step_tokens = 0;
   int64_t step_seqs = 0;
   int32_t peak_used = 0;
@@ -327,8 +328,7 @@ void Sim::try_start(int32_t inst, double now) {
       imp = 0;  // later chunks compute
     }
     // Decode steps after a prompt chunk pay its cache warm-up (Efficiency::after_prompt_s).
-    w.after_prompt = prompt ? 0 : in.since_prompt;
-    in.since_prompt = prompt ? 1 : in.since_prompt > 0 ? in.since_prompt + 1 : 0;
+    w.after_prompt = in.after_prompt.step(prompt);
     dur = in.cost->step_time(w);
   }
   in.busy = true;
