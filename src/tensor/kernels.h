@@ -62,6 +62,16 @@ void matmul_packed_avx2(DType t, const uint8_t* w, const float* x, int64_t n, in
 void matmul_packed_q8a_avx2(DType t, const uint8_t* w, const BlockQ8A* xq, const int32_t* xsum, int64_t n,
                             int64_t k, int64_t m, int64_t p0, int64_t p1, const float* bias, float* y);
 
+// The same contracts with AVX-512 (F, BW, VL, DQ, VNNI; only called after
+// cpu_has_avx512()): f32 / f16 / bf16 / q8_0 / q4_0 panels two at a time in
+// 512-bit registers, the other dtypes and a last odd panel on the AVX2
+// kernels. Every output's operations are those of the AVX2 kernels, so the
+// results are bitwise the same (src/tensor/kernels_packed_avx512.cpp).
+void matmul_packed_avx512(DType t, const uint8_t* w, const float* x, int64_t n, int64_t k, int64_t m,
+                          int64_t p0, int64_t p1, const float* bias, float* y);
+void matmul_packed_q8a_avx512(DType t, const uint8_t* w, const BlockQ8A* xq, const int32_t* xsum, int64_t n,
+                              int64_t k, int64_t m, int64_t p0, int64_t p1, const float* bias, float* y);
+
 // Row ops (src/tensor/kernels_ops_avx2.cpp); ops.h states their contracts.
 float dot_avx2(const float* a, const float* b, int64_t n);
 void rmsnorm_avx2(const float* x, const float* weight, int64_t n_rows, int64_t dim, float eps, float* y);
@@ -76,5 +86,7 @@ void attend_avx2(const float* q, int heads, const float* const* k_rows, const fl
 // same set (ops::matmul_supports reports it).
 bool avx2_supports(DType t);
 bool cpu_has_avx2_fma_f16c();
+// AVX-512 F, BW, VL, DQ and VNNI, with the OS saving the 512-bit state.
+bool cpu_has_avx512();
 
 }  // namespace tandem::kernels

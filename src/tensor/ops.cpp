@@ -33,11 +33,24 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 
 namespace {
 
-Isa detect_isa() {
-  if (const char* env = std::getenv("TANDEM_ISA")) {
-    if (std::string(env) == "scalar") return Isa::kScalar;
+bool cpu_has(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return true;
+    case Isa::kAvx2: return kernels::cpu_has_avx2_fma_f16c();
+    case Isa::kAvx512: return kernels::cpu_has_avx2_fma_f16c() && kernels::cpu_has_avx512();
   }
-  return kernels::cpu_has_avx2_fma_f16c() ? Isa::kAvx2 : Isa::kScalar;
+  return false;
+}
+
+Isa detect_isa() {
+  Isa best = cpu_has(Isa::kAvx512) ? Isa::kAvx512 : cpu_has(Isa::kAvx2) ? Isa::kAvx2 : Isa::kScalar;
+  if (const char* env = std::getenv("TANDEM_ISA")) {
+    const std::string e = env;
+    // A cap, never a request for more than the CPU has.
+    if (e == "scalar") best = Isa::kScalar;
+    if (e == "avx2" && best == Isa::kAvx512) best = Isa::kAvx2;
+  }
+  return best;
 }
 
 std::atomic<Isa> g_isa{detect_isa()};
@@ -46,19 +59,38 @@ std::atomic<Isa> g_isa{detect_isa()};
 
 Isa active_isa() { return g_isa.load(std::memory_order_relaxed); }
 
-const char* isa_name(Isa isa) { return isa == Isa::kAvx2 ? "avx2" : "scalar"; }
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512: return "avx512";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kScalar: break;
+  }
+  return "scalar";
+}
 
 bool set_isa(Isa isa) {
-  if (isa == Isa::kAvx2 && !kernels::cpu_has_avx2_fma_f16c()) return false;
+  if (!cpu_has(isa)) return false;
   g_isa.store(isa, std::memory_order_relaxed);
   return true;
 }
 
 bool matmul_supports(DType t) { return kernels::avx2_supports(t); }
 
-bool prefers_panel8(DType t) { return active_isa() == Isa::kAvx2 && packed::supports(t); }
+bool prefers_panel8(DType t) { return active_isa() != Isa::kScalar && packed::supports(t); }
 
 namespace {
+
+// The packed matmuls of the active SIMD ISA.
+using PackedFn = void (*)(DType, const uint8_t*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t,
+                          const float*, float*);
+using PackedQ8AFn = void (*)(DType, const uint8_t*, const kernels::BlockQ8A*, const int32_t*, int64_t, int64_t,
+                             int64_t, int64_t, int64_t, const float*, float*);
+PackedFn packed_fn() {
+  return active_isa() == Isa::kAvx512 ? kernels::matmul_packed_avx512 : kernels::matmul_packed_avx2;
+}
+PackedQ8AFn packed_q8a_fn() {
+  return active_isa() == Isa::kAvx512 ? kernels::matmul_packed_q8a_avx512 : kernels::matmul_packed_q8a_avx2;
+}
 
 void run_rows(ThreadPool* pool, size_t n, size_t grain, const std::function<void(size_t, size_t)>& work) {
   if (pool != nullptr) {
@@ -120,7 +152,7 @@ void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const flo
   const int64_t m = w.dim(0);
   const size_t row_bytes = dtype_row_bytes(w.dtype, k);
   const uint8_t* wbase = static_cast<const uint8_t*>(w.data);
-  const bool avx2 = active_isa() == Isa::kAvx2;
+  const bool avx2 = active_isa() != Isa::kScalar;
   const DType t = w.dtype;
   const int32_t* xsum = nullptr;
   const kernels::BlockQ8A* xq = is_int8_dtype(t) ? quantize_x(x, n, k, avx2, &xsum) : nullptr;
@@ -134,14 +166,14 @@ void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const flo
     }
     const size_t panels = static_cast<size_t>(packed::n_panels(m));
     if (xq != nullptr) {
+      const PackedQ8AFn fn = packed_q8a_fn();
       run_rows(pool, panels, 2, [=](size_t p0, size_t p1) {
-        kernels::matmul_packed_q8a_avx2(t, wbase, xq, xsum, n, k, m, static_cast<int64_t>(p0),
-                                        static_cast<int64_t>(p1), bias, y);
+        fn(t, wbase, xq, xsum, n, k, m, static_cast<int64_t>(p0), static_cast<int64_t>(p1), bias, y);
       });
     } else {
+      const PackedFn fn = packed_fn();
       run_rows(pool, panels, 2, [=](size_t p0, size_t p1) {
-        kernels::matmul_packed_avx2(t, wbase, x, n, k, m, static_cast<int64_t>(p0), static_cast<int64_t>(p1),
-                                    bias, y);
+        fn(t, wbase, x, n, k, m, static_cast<int64_t>(p0), static_cast<int64_t>(p1), bias, y);
       });
     }
     return;
@@ -166,7 +198,7 @@ void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const flo
 void matmul_many(const float* x, int64_t n, int64_t k, std::initializer_list<MatmulTarget> targets,
                  ThreadPool* pool) {
   constexpr size_t kMax = 4;
-  const bool avx2 = active_isa() == Isa::kAvx2;
+  const bool avx2 = active_isa() != Isa::kScalar;
   bool fused = avx2 && targets.size() <= kMax && targets.size() > 1;
   const bool int8 = targets.size() > 0 && is_int8_dtype(targets.begin()->w->dtype);
   for (const MatmulTarget& t : targets) {
@@ -182,6 +214,8 @@ void matmul_many(const float* x, int64_t n, int64_t k, std::initializer_list<Mat
   const kernels::BlockQ8A* xq = int8 ? quantize_x(x, n, k, avx2, &xsum) : nullptr;
   // Panels of all weights as one range: [start[i], start[i + 1]) is weight i's.
   const MatmulTarget* tg = targets.begin();
+  const PackedFn float_fn = packed_fn();
+  const PackedQ8AFn q8a_fn = packed_q8a_fn();
   const size_t nt = targets.size();
   size_t start[kMax + 1] = {0};
   for (size_t i = 0; i < nt; ++i)
@@ -194,16 +228,16 @@ void matmul_many(const float* x, int64_t n, int64_t k, std::initializer_list<Mat
       const auto* wb = static_cast<const uint8_t*>(w.data);
       const auto p0 = static_cast<int64_t>(a - start[i]), p1 = static_cast<int64_t>(b - start[i]);
       if (int8) {
-        kernels::matmul_packed_q8a_avx2(w.dtype, wb, xq, xsum, n, k, w.dim(0), p0, p1, tg[i].bias, tg[i].y);
+        q8a_fn(w.dtype, wb, xq, xsum, n, k, w.dim(0), p0, p1, tg[i].bias, tg[i].y);
       } else {
-        kernels::matmul_packed_avx2(w.dtype, wb, x, n, k, w.dim(0), p0, p1, tg[i].bias, tg[i].y);
+        float_fn(w.dtype, wb, x, n, k, w.dim(0), p0, p1, tg[i].bias, tg[i].y);
       }
     }
   });
 }
 
 void rmsnorm(const float* x, const float* weight, int64_t n_rows, int64_t dim, float eps, float* y) {
-  if (active_isa() == Isa::kAvx2) return kernels::rmsnorm_avx2(x, weight, n_rows, dim, eps, y);
+  if (active_isa() != Isa::kScalar) return kernels::rmsnorm_avx2(x, weight, n_rows, dim, eps, y);
   for (int64_t r = 0; r < n_rows; ++r) {
     const float* xr = x + r * dim;
     float* yr = y + r * dim;
@@ -239,7 +273,7 @@ void rope(float* x, const int32_t* pos, int64_t n_tokens, int n_heads, const Rop
     }
     for (int h = 0; h < n_heads; ++h) {
       float* v = x + (t * n_heads + h) * d;
-      if (table.style == RopeStyle::kNeox && active_isa() == Isa::kAvx2) {
+      if (table.style == RopeStyle::kNeox && active_isa() != Isa::kScalar) {
         kernels::rope_neox_avx2(v, cs, sn, half);
         continue;
       }
@@ -255,7 +289,7 @@ void rope(float* x, const int32_t* pos, int64_t n_tokens, int n_heads, const Rop
 }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
-  if (active_isa() == Isa::kAvx2) return kernels::silu_mul_avx2(gate, up, out, n);
+  if (active_isa() != Isa::kScalar) return kernels::silu_mul_avx2(gate, up, out, n);
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
     out[i] = (g / (1.0f + std::exp(-g))) * up[i];
@@ -263,7 +297,7 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
 }
 
 void softmax(float* x, int64_t n) {
-  if (active_isa() == Isa::kAvx2) return kernels::softmax_avx2(x, n);
+  if (active_isa() != Isa::kScalar) return kernels::softmax_avx2(x, n);
   if (n <= 0) return;
   float mx = x[0];
   for (int64_t i = 1; i < n; ++i) mx = std::max(mx, x[i]);
@@ -278,7 +312,7 @@ void softmax(float* x, int64_t n) {
 
 void attend(const float* q, int heads, const float* const* k_rows, const float* const* v_rows, int64_t n, int hd,
             float scale, float* scores, float* out) {
-  if (active_isa() == Isa::kAvx2)
+  if (active_isa() != Isa::kScalar)
     return kernels::attend_avx2(q, heads, k_rows, v_rows, n, hd, scale, scores, out);
   for (int g = 0; g < heads; ++g) {
     const float* qg = q + static_cast<int64_t>(g) * hd;

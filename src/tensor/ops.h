@@ -15,10 +15,14 @@
 
 namespace tandem::ops {
 
-// Kernel families; `best` is chosen at startup from the CPU (AVX2 + FMA +
-// F16C where present). TANDEM_ISA=scalar in the environment forces the
-// portable reference.
-enum class Isa { kScalar, kAvx2 };
+// Kernel families, each a superset of the one before; the widest the CPU has
+// is chosen at startup. kAvx2: AVX2 + FMA + F16C. kAvx512: AVX-512 F, BW,
+// VL, DQ and VNNI on top (the packed f32 / f16 / bf16 / q8_0 / q4_0 matmuls
+// run 16 outputs per register; the rest stays on AVX2). kAvx512 gives
+// bitwise the results of kAvx2: each output's chain of operations is the
+// same, only more of them run side by side. TANDEM_ISA=scalar|avx2|avx512 in
+// the environment caps the choice.
+enum class Isa { kScalar, kAvx2, kAvx512 };
 Isa active_isa();
 const char* isa_name(Isa isa);
 // For tests and benchmarks: switch kernels. Returns false if the CPU lacks it.

@@ -55,6 +55,12 @@ QuantWeight make_panel8(const QuantWeight& rm) {
 
 // K-quant blocks built by hand from the format's definition (llama.cpp's
 // block_q4_K / block_q5_K / block_q6_K and dequantize_row_q*_K).
+// Puts back the ISA a test found, so that tests after it run on the default.
+struct IsaGuard {
+  ops::Isa saved = ops::active_isa();
+  ~IsaGuard() { ops::set_isa(saved); }
+};
+
 TEST(KQuantTest, DecodesHandBuiltBlocks) {
   {  // q4_K: d = 0.5, dmin = 0.25; sub-block 0: sc 3, m 2; sub-block 5: sc 33 (high bits in byte 1), m 17
     uint8_t b[144] = {};
@@ -220,7 +226,8 @@ TEST(OpsTest, MatmulMatchesDoubleReference) {
 }
 
 TEST(OpsTest, MatmulIsBatchInvariant) {
-  for (ops::Isa isa : {ops::Isa::kScalar, ops::Isa::kAvx2}) {
+  const IsaGuard isa_guard;
+  for (ops::Isa isa : {ops::Isa::kScalar, ops::Isa::kAvx2, ops::Isa::kAvx512}) {
   if (!ops::set_isa(isa)) continue;
   // m = 70: 9 panels, m = 50: 7 (the q4_0 decode takes 4, then 2, then 1).
   for (const int64_t m : {70, 50}) {
@@ -260,7 +267,10 @@ struct MatmulCase {
 };
 
 TEST(OpsTest, FastPathsMatchScalarReference) {
+  const IsaGuard isa_guard;
   if (!ops::set_isa(ops::Isa::kAvx2)) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C";
+  for (ops::Isa fast_isa : {ops::Isa::kAvx2, ops::Isa::kAvx512}) {
+  if (!ops::set_isa(fast_isa)) continue;
   const std::vector<MatmulCase> cases = {
       {DType::kF32, 8, 3},   {DType::kF32, 45, 5},   {DType::kF32, 256, 33},
       {DType::kF16, 64, 7},  {DType::kF16, 203, 10}, {DType::kBF16, 96, 9},
@@ -288,7 +298,7 @@ TEST(OpsTest, FastPathsMatchScalarReference) {
         std::vector<float> ref(static_cast<size_t>(n * c.m)), fast(ref.size());
         ASSERT_TRUE(ops::set_isa(ops::Isa::kScalar));
         ops::matmul(x.data(), n, c.k, q.view, b, ref.data(), nullptr);
-        ASSERT_TRUE(ops::set_isa(ops::Isa::kAvx2));
+        ASSERT_TRUE(ops::set_isa(fast_isa));
         ThreadPool pool(3);
         ops::matmul(x.data(), n, c.k, panel8 ? qp.view : q.view, b, fast.data(), &pool);
         for (int64_t i = 0; i < n; ++i) {
@@ -298,11 +308,12 @@ TEST(OpsTest, FastPathsMatchScalarReference) {
               mag += std::fabs(double(x[static_cast<size_t>(i * c.k + kk)]) * wd[static_cast<size_t>(j * c.k + kk)]);
             ASSERT_NEAR(fast[static_cast<size_t>(i * c.m + j)], ref[static_cast<size_t>(i * c.m + j)], 1e-5 * mag + 1e-7)
                 << dtype_name(c.dtype) << " k=" << c.k << " m=" << c.m << " n=" << n << " panel8=" << panel8
-                << " (" << i << "," << j << ")";
+                << " (" << i << "," << j << ") isa " << ops::isa_name(fast_isa);
           }
         }
       }
     }
+  }
   }
 }
 
@@ -310,7 +321,10 @@ TEST(OpsTest, FastPathsMatchScalarReference) {
 // rows): every row of a 101-row batch equals that row alone, and the same
 // rows in small batches, bitwise.
 TEST(OpsTest, Panel8IsBatchInvariantAcrossBlocks) {
+  const IsaGuard isa_guard;
   if (!ops::set_isa(ops::Isa::kAvx2)) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C";
+  for (ops::Isa isa : {ops::Isa::kAvx2, ops::Isa::kAvx512}) {
+  if (!ops::set_isa(isa)) continue;
   const int64_t n = 101, m = 27;
   for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K,
                   DType::kQ6_K}) {
@@ -335,7 +349,43 @@ TEST(OpsTest, Panel8IsBatchInvariantAcrossBlocks) {
       std::vector<float> part(static_cast<size_t>(few * m));
       ops::matmul(x.data() + 40 * k, few, k, q.view, bias.data(), part.data(), &pool);
       EXPECT_EQ(0, std::memcmp(part.data(), all.data() + 40 * m, part.size() * sizeof(float)))
-          << few << " rows, dtype " << dtype_name(t);
+          << few << " rows, dtype " << dtype_name(t) << " isa " << ops::isa_name(isa);
+    }
+  }
+  }
+}
+
+// AVX-512 runs every output's chain of operations exactly as AVX2 does (two
+// panels per 512-bit register; the odd last panel and K-quants on AVX2), so
+// the two must agree bitwise: every packed dtype, panel counts odd and even
+// (m = 8, 9, 27, 40, 70), k with and without a 128-column tail, row counts
+// on every path (decode, small batch, prefill blocks), bias or not, and
+// thread splits that hand out odd panel ranges.
+TEST(OpsTest, Avx512IsBitwiseAvx2) {
+  const IsaGuard isa_guard;
+  if (!ops::set_isa(ops::Isa::kAvx512)) GTEST_SKIP() << "CPU lacks AVX-512 F/BW/VL/DQ/VNNI";
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+    for (const int64_t m : {8, 9, 27, 40, 70}) {
+      const int64_t k = is_kquant(t) ? 512 : (m % 2 == 0 ? 544 : 256);
+      std::vector<float> w = randn(static_cast<size_t>(m * k), static_cast<uint32_t>(60 + m), 0.1f);
+      std::vector<float> bias = randn(static_cast<size_t>(m), 61);
+      const QuantWeight q = make_panel8(make_weight(t, w, m, k));
+      for (int64_t n : {1, 2, 3, 5, 13, 48, 49, 100, 203}) {
+        std::vector<float> x = randn(static_cast<size_t>(n * k), static_cast<uint32_t>(n));
+        for (bool with_bias : {false, true}) {
+          for (int threads : {1, 3}) {
+            ThreadPool pool(threads);
+            std::vector<float> a(static_cast<size_t>(n * m), -1.0f), b(a.size(), -2.0f);
+            ASSERT_TRUE(ops::set_isa(ops::Isa::kAvx2));
+            ops::matmul(x.data(), n, k, q.view, with_bias ? bias.data() : nullptr, a.data(), &pool);
+            ASSERT_TRUE(ops::set_isa(ops::Isa::kAvx512));
+            ops::matmul(x.data(), n, k, q.view, with_bias ? bias.data() : nullptr, b.data(), &pool);
+            ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)))
+                << dtype_name(t) << " m=" << m << " k=" << k << " n=" << n << " bias=" << with_bias
+                << " threads=" << threads;
+          }
+        }
+      }
     }
   }
 }
@@ -345,13 +395,14 @@ TEST(OpsTest, Panel8IsBatchInvariantAcrossBlocks) {
 // mixed int8 dtypes (a Q4_K_M file mixes q4_K and q6_K), float dtypes, mixed
 // int8/float (the fallback) and the row-major layout.
 TEST(OpsTest, MatmulManyIsBitwiseSeparateMatmuls) {
+  const IsaGuard isa_guard;
   const int64_t k = 512;
   std::vector<float> w = randn(static_cast<size_t>(40 * k), 41, 0.1f);
   std::vector<float> bias = randn(40, 42);
   const std::vector<std::vector<DType>> groups = {
       {DType::kQ4_K, DType::kQ4_K, DType::kQ6_K}, {DType::kQ4_0, DType::kQ8_0}, {DType::kF16, DType::kF32, DType::kBF16},
       {DType::kF16, DType::kQ4_0}};
-  for (ops::Isa isa : {ops::Isa::kScalar, ops::Isa::kAvx2}) {
+  for (ops::Isa isa : {ops::Isa::kScalar, ops::Isa::kAvx2, ops::Isa::kAvx512}) {
     if (!ops::set_isa(isa)) continue;
     for (const auto& g : groups) {
       for (bool panel8 : {false, true}) {
@@ -389,7 +440,6 @@ TEST(OpsTest, MatmulManyIsBitwiseSeparateMatmuls) {
       }
     }
   }
-  ops::set_isa(ops::Isa::kAvx2);
 }
 
 TEST(OpsTest, ActivationQuantizationAvx2IsBitwiseScalar) {
@@ -416,6 +466,7 @@ struct RowOpCase {
 };
 
 TEST(OpsTest, RowOpFastPathsMatchScalarReference) {
+  const IsaGuard isa_guard;
   if (!ops::set_isa(ops::Isa::kAvx2)) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C";
   const std::vector<RowOpCase> cases = {
       {"rmsnorm", 7, 1e-5},  {"rmsnorm", 64, 1e-5},  {"rmsnorm", 2051, 1e-5},

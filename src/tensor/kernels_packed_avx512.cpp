@@ -1,0 +1,401 @@
+// AVX-512 matmuls over kPanel8 weights (src/tensor/packed.h): panels are
+// taken two at a time, so one 512-bit register holds 16 outputs -- lanes
+// 0..7 the rows of panel p, lanes 8..15 those of panel p + 1, which are the
+// 16 consecutive outputs 8p..8p+15 of y.
+//
+// Each output runs exactly the chain of operations of the AVX2 kernels
+// (kernels_packed_avx2.cpp), so the results are bitwise the same:
+//   f32 / f16 / bf16: acc = fma(x[i, k], w[j, k], acc) over k in order from 0,
+//                     partial sums parked in y between k-blocks, then + bias;
+//   q8_0 / q4_0:      per block, acc = fma(d_w * d_x, float(isum), acc), where
+//                     isum is the exact integer dot of the quants. VNNI's
+//                     vpdpbusd multiplies unsigned by signed bytes: q4_0
+//                     nibbles are unsigned already (isum = dot - 8 sum(x));
+//                     q8_0 quants are offset by 128 (isum = dot - 128 sum(x)).
+//                     Integer sums are exact in any order.
+// A last odd panel and the K-quant dtypes go to the AVX2 kernels.
+//
+// The instruction set is switched on by a pragma after the includes, not by
+// a compiler flag: inline functions from headers emitted in this file (and
+// possibly chosen by the linker for the whole program) stay plain x86-64.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "tensor/kernels.h"
+#include "tensor/packed.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12's _mm512_undefined_* trip -Wmaybe-uninitialized (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
+#define TANDEM_AVX512_FN
+#else
+#define TANDEM_AVX512_FN __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+#endif
+
+namespace tandem::kernels {
+namespace {
+
+// Which of the 16 outputs 8p..8p+15 exist (m outputs in all; 8p < m).
+TANDEM_AVX512_FN inline __mmask16 out_mask(int64_t m, int64_t p) {
+  const int64_t rows = std::min<int64_t>(16, m - p * 8);
+  return static_cast<__mmask16>((1u << rows) - 1u);
+}
+
+// Column kk of the panel pair whose first panel starts at a (the second
+// pbytes later), as 16 f32 lanes.
+template <DType T>
+TANDEM_AVX512_FN inline __m512 load_pair_col(const uint8_t* a, size_t pbytes, int64_t kk) {
+  const uint8_t* b = a + pbytes;
+  if constexpr (T == DType::kF32) {
+    const __m256 lo = _mm256_loadu_ps(reinterpret_cast<const float*>(a) + kk * 8);
+    const __m256 hi = _mm256_loadu_ps(reinterpret_cast<const float*>(b) + kk * 8);
+    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+  } else {
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + kk * 16));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + kk * 16));
+    const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    if constexpr (T == DType::kF16) {
+      return _mm512_cvtph_ps(h);
+    } else {  // bf16: the top half of an f32
+      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+  }
+}
+
+// Where a tile's outputs go and which part of the chain it runs.
+struct Out {
+  float* y;           // y[0, 0]
+  int64_t m;          // row stride of y
+  const float* bias;  // [m] or null
+  bool first, last;   // first k-block: start from 0; last: add the bias
+};
+
+// Weights of a tile: straight from the panels (pair q's first panel at
+// wp + 2q pbytes, column c) or from an f32 slice widened once for many rows
+// (pair q at ws + q * sstride floats, column c at (c - k0) * 16).
+struct Src {
+  const uint8_t* wp;
+  size_t pbytes;
+  const float* ws;
+  int64_t sstride;
+};
+
+// JP pairs x IR activation rows over columns [k0, k1); xi points at row i,
+// column k0 of the activations (rows ldx floats apart); p: first panel.
+template <DType T, bool kSlice, int JP, int IR>
+TANDEM_AVX512_FN inline void float_tile(const Src& s, int64_t p, const float* xi, int64_t ldx, int64_t i,
+                                        int64_t k0, int64_t k1, const Out& o) {
+  __m512 acc[IR][JP];
+  __mmask16 mk[JP];
+  for (int q = 0; q < JP; ++q) mk[q] = out_mask(o.m, p + 2 * q);
+  for (int r = 0; r < IR; ++r)
+    for (int q = 0; q < JP; ++q)
+      acc[r][q] = o.first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mk[q], o.y + (i + r) * o.m + (p + 2 * q) * 8);
+  for (int64_t c = 0; c < k1 - k0; ++c) {
+    __m512 wv[JP];
+    for (int q = 0; q < JP; ++q) {
+      if constexpr (kSlice) {
+        wv[q] = _mm512_load_ps(s.ws + q * s.sstride + c * 16);
+      } else {
+        wv[q] = load_pair_col<T>(s.wp + static_cast<size_t>(2 * q) * s.pbytes, s.pbytes, k0 + c);
+      }
+    }
+    for (int r = 0; r < IR; ++r) {
+      const __m512 xb = _mm512_set1_ps(xi[r * ldx + c]);
+      for (int q = 0; q < JP; ++q) acc[r][q] = _mm512_fmadd_ps(xb, wv[q], acc[r][q]);
+    }
+  }
+  for (int q = 0; q < JP; ++q) {
+    __m512 b = _mm512_setzero_ps();
+    if (o.last && o.bias != nullptr) b = _mm512_maskz_loadu_ps(mk[q], o.bias + (p + 2 * q) * 8);
+    for (int r = 0; r < IR; ++r) {
+      const __m512 v = o.last ? _mm512_add_ps(acc[r][q], b) : acc[r][q];
+      _mm512_mask_storeu_ps(o.y + (i + r) * o.m + (p + 2 * q) * 8, mk[q], v);
+    }
+  }
+}
+
+// Rows [i0, i1) over columns [k0, k1); xb points at row i0, column k0.
+template <DType T, bool kSlice, int JP>
+TANDEM_AVX512_FN inline void float_rows(const Src& s, int64_t p, const float* xb, int64_t ldx, int64_t i0,
+                                        int64_t i1, int64_t k0, int64_t k1, const Out& o) {
+  // 12 rows x 2 pairs: 24 accumulators, 2 weight registers, 1 broadcast.
+  constexpr int kIr = 12;
+  auto xi = [&](int64_t i) { return xb + (i - i0) * ldx; };
+  int64_t i = i0;
+  for (; i + kIr <= i1; i += kIr) {
+    if (!o.first)
+      for (int64_t r = i + kIr; r < std::min(i1, i + 2 * kIr); ++r)
+        for (int q = 0; q < JP; ++q)
+          _mm_prefetch(reinterpret_cast<const char*>(o.y + r * o.m + (p + 2 * q) * 8), _MM_HINT_T0);
+    float_tile<T, kSlice, JP, kIr>(s, p, xi(i), ldx, i, k0, k1, o);
+  }
+  if (i1 - i >= 8) {
+    float_tile<T, kSlice, JP, 8>(s, p, xi(i), ldx, i, k0, k1, o);
+    i += 8;
+  }
+  if (i1 - i >= 4) {
+    float_tile<T, kSlice, JP, 4>(s, p, xi(i), ldx, i, k0, k1, o);
+    i += 4;
+  }
+  if (i1 - i >= 2) {
+    float_tile<T, kSlice, JP, 2>(s, p, xi(i), ldx, i, k0, k1, o);
+    i += 2;
+  }
+  if (i1 - i >= 1) float_tile<T, kSlice, JP, 1>(s, p, xi(i), ldx, i, k0, k1, o);
+}
+
+// Asks for columns [k0, k1) of `panels` consecutive panels in L2.
+template <DType T>
+TANDEM_AVX512_FN inline void prefetch_slice(const uint8_t* panel, size_t pbytes, int64_t panels, int64_t k0,
+                                            int64_t k1) {
+  constexpr size_t kColBytes = T == DType::kF32 ? 32 : 16;
+  for (int64_t q = 0; q < panels; ++q) {
+    const char* a = reinterpret_cast<const char*>(panel + static_cast<size_t>(q) * pbytes + k0 * kColBytes);
+    const size_t bytes = static_cast<size_t>(k1 - k0) * kColBytes;
+    for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(a + off, _MM_HINT_T1);
+  }
+}
+
+template <DType T>
+TANDEM_AVX512_FN void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t k, int64_t m,
+                                            int64_t p0, int64_t p1, const float* bias, float* y) {
+  const size_t pbytes = packed::panel_bytes(T, k);
+  const int64_t pe = p0 + (p1 - p0) / 2 * 2;  // pairs in [p0, pe)
+  if (pe < p1) matmul_packed_avx2(T, w, x, n, k, m, pe, p1, bias, y);
+  auto at = [&](int64_t p) { return Src{w + static_cast<size_t>(p) * pbytes, pbytes, nullptr, 0}; };
+  if (n <= 2) {
+    // Decode: one pass over the weights, two pairs at a time.
+    const Out o{y, m, bias, true, true};
+    int64_t p = p0;
+    for (; p + 4 <= pe; p += 4) {
+      if (n == 1) float_tile<T, false, 2, 1>(at(p), p, x, k, 0, 0, k, o);
+      else float_tile<T, false, 2, 2>(at(p), p, x, k, 0, 0, k, o);
+    }
+    for (; p < pe; p += 2) {
+      if (n == 1) float_tile<T, false, 1, 1>(at(p), p, x, k, 0, 0, k, o);
+      else float_tile<T, false, 1, 2>(at(p), p, x, k, 0, 0, k, o);
+    }
+    return;
+  }
+  constexpr int64_t kSmallRows = 48;
+  if (n <= kSmallRows) {
+    // Few rows: one pass over all of k, converting in the tile (as AVX2).
+    const Out o{y, m, bias, true, true};
+    int64_t p = p0;
+    for (; p + 4 <= pe; p += 4) {
+      if (p + 4 < pe) prefetch_slice<T>(w + static_cast<size_t>(p + 4) * pbytes, pbytes, std::min<int64_t>(4, pe - p - 4), 0, std::min<int64_t>(k, 256));
+      float_rows<T, false, 2>(at(p), p, x, k, 0, n, 0, k, o);
+    }
+    if (p < pe) float_rows<T, false, 1>(at(p), p, x, k, 0, n, 0, k, o);
+    return;
+  }
+  // Prefill: blocks of kKc columns x kNc rows of x stay in L2; the two
+  // pairs' slice, widened to f32 and interleaved 16 wide (16 KiB), sits in
+  // L1, so the inner loop is one load per pair and column plus broadcasts.
+  constexpr int64_t kKc = 128, kNc = 192;
+  alignas(64) float slice[2][kKc * 16];
+  for (int64_t k0 = 0; k0 < k; k0 += kKc) {
+    const int64_t k1 = std::min(k, k0 + kKc);
+    const Out o{y, m, bias, k0 == 0, k1 == k};
+    for (int64_t i0 = 0; i0 < n; i0 += kNc) {
+      const int64_t i1 = std::min(n, i0 + kNc);
+      const float* xb = x + i0 * k + k0;
+      for (int64_t p = p0; p < pe; p += 4) {
+        const int jp = p + 4 <= pe ? 2 : 1;
+        for (int q = 0; q < jp; ++q) {
+          const uint8_t* src = w + static_cast<size_t>(p + 2 * q) * pbytes;
+          for (int64_t c = k0; c < k1; ++c) _mm512_store_ps(slice[q] + (c - k0) * 16, load_pair_col<T>(src, pbytes, c));
+        }
+        if (p + 4 < pe) prefetch_slice<T>(w + static_cast<size_t>(p + 4) * pbytes, pbytes, std::min<int64_t>(4, pe - p - 4), k0, k1);
+        const Src s{nullptr, 0, slice[0], kKc * 16};
+        if (jp == 2) float_rows<T, true, 2>(s, p, xb, k, i0, i1, k0, k1, o);
+        else float_rows<T, true, 1>(s, p, xb, k, i0, i1, k0, k1, o);
+      }
+    }
+  }
+}
+
+TANDEM_AVX512_FN inline __m512i bcast4(const int8_t* q) {
+  int32_t v;
+  std::memcpy(&v, q, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// 32 bytes at a in lanes 0..7, 32 bytes at b in lanes 8..15.
+TANDEM_AVX512_FN inline __m512i load_pair(const uint8_t* a, const uint8_t* b) {
+  const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)), 1);
+}
+
+// The 8 f16 scales at a and the 8 at b, as 16 f32 lanes.
+TANDEM_AVX512_FN inline __m512 pair_scales(const uint8_t* a, const uint8_t* b) {
+  const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a));
+  const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b));
+  return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1));
+}
+
+TANDEM_AVX512_FN inline void prefetch_lines(const uint8_t* p, int lines) {
+  for (int c = 0; c < lines; ++c) _mm_prefetch(reinterpret_cast<const char*>(p + 64 * c), _MM_HINT_T0);
+}
+
+constexpr size_t kQ4G = 16 + 4 * 32;  // one q4_0 block group of a panel
+constexpr size_t kQ8G = 16 + 8 * 32;  // one q8_0 block group
+
+// q4_0: JP pairs (pair j's first panel at a + 2j pbytes) x IR activation
+// rows over all blocks. Block b of panel p: 8 scales, then chunk t holds
+// bytes [4t, 4t+4) of each row: quants 4t.. in the low nibbles, 16+4t.. in
+// the high ones.
+template <int JP, int IR>
+TANDEM_AVX512_FN inline void q4_tile(const uint8_t* a, size_t pbytes, const BlockQ8A* const* xr,
+                                     const int32_t* const* xs, int64_t nb, __m512 acc[IR][JP]) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  for (int64_t b = 0; b < nb; ++b) {
+    for (int j = 0; j < JP; ++j) {
+      const uint8_t* g0 = a + static_cast<size_t>(2 * j) * pbytes + static_cast<size_t>(b) * kQ4G;
+      const uint8_t* g1 = g0 + pbytes;
+      prefetch_lines(g0 + 8 * kQ4G, 3);
+      prefetch_lines(g1 + 8 * kQ4G, 3);
+      __m512i lo[4], hi[4];
+      for (int t = 0; t < 4; ++t) {
+        const __m512i v = load_pair(g0 + 16 + 32 * t, g1 + 16 + 32 * t);
+        lo[t] = _mm512_and_si512(v, m4);
+        hi[t] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+      }
+      const __m512 dw = pair_scales(g0, g1);
+      for (int r = 0; r < IR; ++r) {
+        const int8_t* q = xr[r][b].qs;
+        __m512i sl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[0], bcast4(q));
+        __m512i sh = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], bcast4(q + 16));
+        for (int t = 1; t < 4; ++t) {
+          sl = _mm512_dpbusd_epi32(sl, lo[t], bcast4(q + 4 * t));
+          sh = _mm512_dpbusd_epi32(sh, hi[t], bcast4(q + 16 + 4 * t));
+        }
+        const __m512i isum = _mm512_sub_epi32(_mm512_add_epi32(sl, sh), _mm512_set1_epi32(8 * xs[r][b]));
+        const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(xr[r][b].d));
+        acc[r][j] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum), acc[r][j]);
+      }
+    }
+  }
+}
+
+// q8_0: as q4_tile; chunk t holds quants [4t, 4t+4) of each row.
+template <int JP, int IR>
+TANDEM_AVX512_FN inline void q8_tile(const uint8_t* a, size_t pbytes, const BlockQ8A* const* xr,
+                                     const int32_t* const* xs, int64_t nb, __m512 acc[IR][JP]) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t b = 0; b < nb; ++b) {
+    for (int j = 0; j < JP; ++j) {
+      const uint8_t* g0 = a + static_cast<size_t>(2 * j) * pbytes + static_cast<size_t>(b) * kQ8G;
+      const uint8_t* g1 = g0 + pbytes;
+      prefetch_lines(g0 + 4 * kQ8G, 5);
+      prefetch_lines(g1 + 4 * kQ8G, 5);
+      __m512i s[IR];
+      for (int r = 0; r < IR; ++r) s[r] = _mm512_setzero_si512();
+      for (int t = 0; t < 8; ++t) {
+        // w + 128 as an unsigned byte.
+        const __m512i wu = _mm512_xor_si512(load_pair(g0 + 16 + 32 * t, g1 + 16 + 32 * t), flip);
+        for (int r = 0; r < IR; ++r) s[r] = _mm512_dpbusd_epi32(s[r], wu, bcast4(xr[r][b].qs + 4 * t));
+      }
+      const __m512 dw = pair_scales(g0, g1);
+      for (int r = 0; r < IR; ++r) {
+        const __m512i isum = _mm512_sub_epi32(s[r], _mm512_set1_epi32(128 * xs[r][b]));
+        const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(xr[r][b].d));
+        acc[r][j] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum), acc[r][j]);
+      }
+    }
+  }
+}
+
+template <DType T, int JP, int IR>
+TANDEM_AVX512_FN inline void q8a_tile_out(const uint8_t* w, size_t pbytes, int64_t p, const BlockQ8A* xq,
+                                          const int32_t* xsum, int64_t nb, int64_t i, const Out& o) {
+  const BlockQ8A* xr[IR];
+  const int32_t* xs[IR];
+  for (int r = 0; r < IR; ++r) {
+    xr[r] = xq + (i + r) * nb;
+    xs[r] = xsum + (i + r) * nb;
+  }
+  __m512 acc[IR][JP];
+  for (int r = 0; r < IR; ++r)
+    for (int j = 0; j < JP; ++j) acc[r][j] = _mm512_setzero_ps();
+  const uint8_t* a = w + static_cast<size_t>(p) * pbytes;
+  if constexpr (T == DType::kQ4_0) {
+    q4_tile<JP, IR>(a, pbytes, xr, xs, nb, acc);
+  } else {
+    q8_tile<JP, IR>(a, pbytes, xr, xs, nb, acc);
+  }
+  for (int j = 0; j < JP; ++j) {
+    const __mmask16 mk = out_mask(o.m, p + 2 * j);
+    const __m512 b = o.bias != nullptr ? _mm512_maskz_loadu_ps(mk, o.bias + (p + 2 * j) * 8) : _mm512_setzero_ps();
+    for (int r = 0; r < IR; ++r) _mm512_mask_storeu_ps(o.y + (i + r) * o.m + (p + 2 * j) * 8, mk, _mm512_add_ps(acc[r][j], b));
+  }
+}
+
+template <DType T>
+TANDEM_AVX512_FN void matmul_packed_q8a_t(const uint8_t* w, const BlockQ8A* xq, const int32_t* xsum, int64_t n,
+                                          int64_t k, int64_t m, int64_t p0, int64_t p1, const float* bias, float* y) {
+  const size_t pbytes = packed::panel_bytes(T, k);
+  const int64_t nb = k / 32;
+  const int64_t pe = p0 + (p1 - p0) / 2 * 2;  // pairs in [p0, pe)
+  if (pe < p1) matmul_packed_q8a_avx2(T, w, xq, xsum, n, k, m, pe, p1, bias, y);
+  const Out o{y, m, bias, true, true};
+  if (n == 1) {
+    // Decode: two pairs (four panels) at a time share the activations.
+    int64_t p = p0;
+    for (; p + 4 <= pe; p += 4) q8a_tile_out<T, 2, 1>(w, pbytes, p, xq, xsum, nb, 0, o);
+    if (p < pe) q8a_tile_out<T, 1, 1>(w, pbytes, p, xq, xsum, nb, 0, o);
+    return;
+  }
+  // Rows of x per pass: their quantized blocks stay in L2 while a pair of
+  // panels sits in L1.
+  const int64_t nc = std::clamp<int64_t>(int64_t{160 * 1024} / (nb * 36) / 8 * 8, 8, 64);
+  for (int64_t i0 = 0; i0 < n; i0 += nc) {
+    const int64_t i1 = std::min(n, i0 + nc);
+    for (int64_t p = p0; p < pe; p += 2) {
+      int64_t i = i0;
+      for (; i + 8 <= i1; i += 8) q8a_tile_out<T, 1, 8>(w, pbytes, p, xq, xsum, nb, i, o);
+      if (i1 - i >= 4) {
+        q8a_tile_out<T, 1, 4>(w, pbytes, p, xq, xsum, nb, i, o);
+        i += 4;
+      }
+      if (i1 - i >= 2) {
+        q8a_tile_out<T, 1, 2>(w, pbytes, p, xq, xsum, nb, i, o);
+        i += 2;
+      }
+      if (i1 - i >= 1) q8a_tile_out<T, 1, 1>(w, pbytes, p, xq, xsum, nb, i, o);
+    }
+  }
+}
+
+}  // namespace
+
+TANDEM_AVX512_FN void matmul_packed_avx512(DType t, const uint8_t* w, const float* x, int64_t n, int64_t k,
+                                           int64_t m, int64_t p0, int64_t p1, const float* bias, float* y) {
+  switch (t) {
+    case DType::kF32: return matmul_packed_float_t<DType::kF32>(w, x, n, k, m, p0, p1, bias, y);
+    case DType::kF16: return matmul_packed_float_t<DType::kF16>(w, x, n, k, m, p0, p1, bias, y);
+    case DType::kBF16: return matmul_packed_float_t<DType::kBF16>(w, x, n, k, m, p0, p1, bias, y);
+    default: return matmul_packed_avx2(t, w, x, n, k, m, p0, p1, bias, y);
+  }
+}
+
+TANDEM_AVX512_FN void matmul_packed_q8a_avx512(DType t, const uint8_t* w, const BlockQ8A* xq, const int32_t* xsum,
+                                               int64_t n, int64_t k, int64_t m, int64_t p0, int64_t p1,
+                                               const float* bias, float* y) {
+  switch (t) {
+    case DType::kQ4_0: return matmul_packed_q8a_t<DType::kQ4_0>(w, xq, xsum, n, k, m, p0, p1, bias, y);
+    case DType::kQ8_0: return matmul_packed_q8a_t<DType::kQ8_0>(w, xq, xsum, n, k, m, p0, p1, bias, y);
+    default: return matmul_packed_q8a_avx2(t, w, xq, xsum, n, k, m, p0, p1, bias, y);
+  }
+}
+
+}  // namespace tandem::kernels
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
