@@ -295,7 +295,21 @@ bool Engine::step() {
   }
   for (const Emit& e : out)
     if (*e.callback) (*e.callback)(e.event);
+  if (!out.empty()) {
+    std::shared_ptr<const std::function<void()>> after;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      after = after_events_;
+    }
+    if (after && *after) (*after)();
+  }
   return worked || !out.empty();
+}
+
+void Engine::set_after_events(std::function<void()> fn) {
+  auto f = std::make_shared<const std::function<void()>>(std::move(fn));
+  std::lock_guard<std::mutex> lock(mu_);
+  after_events_ = std::move(f);
 }
 
 void Engine::run_until_idle() {

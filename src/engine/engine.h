@@ -137,6 +137,11 @@ class Engine {
   bool step();
   // Steps until no request is left.
   void run_until_idle();
+  // Called on the stepping thread after a step has delivered all of its
+  // events (not after a step that had none): a consumer that queues events
+  // for another thread wakes that thread once per step with it, instead of
+  // once per event. Replaces the previous listener; null removes it.
+  void set_after_events(std::function<void()> fn);
   // Starts / stops the background step thread (idempotent).
   void start();
   void stop();
@@ -188,6 +193,7 @@ class Engine {
   RequestId next_id_ = 1;
   EngineStats stats_;
   bool stop_ = false;
+  std::shared_ptr<const std::function<void()>> after_events_;
   std::thread thread_;
 };
 

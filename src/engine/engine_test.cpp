@@ -382,5 +382,41 @@ TEST_F(EngineTest, OverloadLimitsRefuseAtOnceAndAdmittedFinish) {
   EXPECT_EQ((*e2)->stats().queued_tokens, 0);
 }
 
+// The after-events listener runs once per step that delivered events, after
+// all of them: every event it sees counted has already arrived, and steps
+// without events (a prompt chunk that samples nothing) do not call it.
+TEST_F(EngineTest, AfterEventsRunsOncePerStepAfterItsEvents) {
+  auto e = Engine::create(model(), tok(), config(256), nullptr);
+  ASSERT_TRUE(e.ok());
+  std::vector<Collected> out(3);
+  int events = 0, calls = 0, events_at_last_call = 0;
+  bool ordered = true;
+  for (int i = 0; i < 3; ++i) {
+    GenerationRequest r = seeded(prompt(i, 150), static_cast<uint64_t>(i), 5 + i);  // 150 tokens: 3 chunks of 64
+    r.on_event = [&, i](const StreamEvent& ev) {
+      ++events;
+      if (ev.token >= 0) out[static_cast<size_t>(i)].tokens.push_back(ev.token);
+    };
+    ASSERT_TRUE((*e)->submit(std::move(r)).ok());
+  }
+  (*e)->set_after_events([&] {
+    ++calls;
+    ordered = ordered && events > events_at_last_call;
+    events_at_last_call = events;
+  });
+  int steps_with_events = 0;
+  while (true) {
+    const int before = events;
+    if (!(*e)->step()) break;
+    steps_with_events += events > before;
+  }
+  EXPECT_TRUE(ordered);
+  EXPECT_EQ(calls, steps_with_events);
+  EXPECT_EQ(events_at_last_call, events);
+  EXPECT_GT(events, 0);
+  (*e)->set_after_events(nullptr);  // removed: stepping on is harmless
+  EXPECT_FALSE((*e)->step());
+}
+
 }  // namespace
 }  // namespace tandem

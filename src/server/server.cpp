@@ -58,10 +58,15 @@ struct Inbox {
   std::vector<Item> items;
   HttpServer* http = nullptr;  // null once the server is gone
 
+  // Called from the engine's step thread for each event; the I/O thread is
+  // woken once per step, by wake_if_pending (Engine::set_after_events).
   void push(uint64_t exchange, int32_t choice, const StreamEvent& ev) {
     std::lock_guard<std::mutex> lock(mu);
     items.push_back({exchange, choice, ev, Clock::now()});
-    if (http) http->wake();
+  }
+  void wake_if_pending() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (http && !items.empty()) http->wake();
   }
 };
 
@@ -552,6 +557,7 @@ struct Server::Impl {
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Server::~Server() {
+  impl_->engine.set_after_events(nullptr);
   {
     std::lock_guard<std::mutex> lock(impl_->inbox->mu);
     impl_->inbox->http = nullptr;
@@ -572,6 +578,7 @@ Result<std::unique_ptr<Server>> Server::create(Engine& engine, const Tokenizer& 
   h.on_tick = [p] { p->on_tick(); };
   TANDEM_ASSIGN_OR_RETURN(p->http, HttpServer::create(p->opt.http, std::move(h)));
   p->inbox->http = p->http.get();
+  engine.set_after_events([inbox = p->inbox] { inbox->wake_if_pending(); });
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

@@ -4,8 +4,8 @@
 //
 // Threads: run() is the I/O thread (HttpServer's epoll loop): parsing,
 // tokenizing, Engine::submit/cancel and all socket writes happen there. The
-// engine's step thread only appends its events to a queue and wakes the loop,
-// so it never waits on a socket; a client reading too slowly is dropped by
+// engine's step thread only appends its events to a queue and wakes the loop
+// once per step (Engine::set_after_events), so it never waits on a socket; a client reading too slowly is dropped by
 // HttpServer's output bound, which cancels its requests, and no other stream
 // notices. A client that disconnects mid-request has its requests cancelled
 // (the engine frees their KV blocks at its next step).
