@@ -17,6 +17,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "model/model.h"
+#include "tensor/ops.h"
 
 namespace tandem::cli {
 namespace {
@@ -262,6 +263,7 @@ int run_model(const std::vector<std::string>& argv) {
     j["params"] = static_cast<int64_t>(cost.params);
     j["model_file_bytes"] = file_bytes;
     j["threads"] = pool.size();
+    j["kernels"] = ops::isa_name(ops::active_isa());
     j["reps"] = opt.reps;
     j["pp_tokens"] = opt.pp_tokens;
     j["tg_tokens"] = opt.tg_tokens;
@@ -295,7 +297,7 @@ int run_model(const std::vector<std::string>& argv) {
   std::printf("roofline  %.1f GB/s, %.1f GFLOP/s f32, %.1f GOP/s int8 (%s; %s)\n",
               roofline->mem_bw_gbs, roofline->peak_gflops_f32, roofline->peak_gops_int8,
               roofline->isa_f32.c_str(), roofline_source.c_str());
-  std::printf("threads   %d, %d reps\n\n", pool.size(), opt.reps);
+  std::printf("threads   %d, %d reps, %s kernels\n\n", pool.size(), opt.reps, ops::isa_name(ops::active_isa()));
   std::printf("| test          |            tokens/s | roofline |\n");
   std::printf("|---------------|---------------------|----------|\n");
   auto row = [](const std::string& name, const bench::PhaseResult& p, double pct) {
