@@ -2,6 +2,7 @@
 // replay, or N concurrent streams), and the same closed-loop workload on an
 // in-process Engine, to price the HTTP path. Report on stdout (table or
 // --json), progress on stderr.
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -368,11 +369,27 @@ int run_bench_serve(const std::vector<std::string>& argv) {
   }
   if (http && engine)
     for (int c : concurrencies) {
-      const double r = mean(tps[{"http", c}]) / mean(tps[{"in-process", c}]);
+      const std::vector<double>& h = tps[{"http", c}];
+      const std::vector<double>& p = tps[{"in-process", c}];
+      const double r = mean(h) / mean(p);
       ratios["http_vs_in_process_" + std::to_string(c)] = r;
-      if (!json_out)
+      // Each rep's HTTP run and in-process run are back to back, so their
+      // ratio cancels slow drifts of the machine; the spread of these
+      // ratios says how far the mean can be trusted.
+      std::vector<double> per_rep;
+      for (size_t i = 0; i < std::min(h.size(), p.size()); ++i) per_rep.push_back(h[i] / p[i]);
+      ratios["http_vs_in_process_" + std::to_string(c) + "_per_rep"] = per_rep;
+      std::vector<double> sorted = per_rep;
+      std::sort(sorted.begin(), sorted.end());
+      const size_t k = sorted.size();
+      const double median = k == 0 ? 0.0 : k % 2 ? sorted[k / 2] : 0.5 * (sorted[k / 2 - 1] + sorted[k / 2]);
+      if (!json_out) {
         std::printf("%d streams: HTTP gives %.3f of the in-process engine's tokens/s (%.1f %% overhead), mean of %d reps\n",
                     c, r, 100 * (1 - r), n_reps);
+        if (k > 1)
+          std::printf("  per rep (HTTP run / the in-process run after it): median %.3f, range %.3f to %.3f\n", median,
+                      sorted.front(), sorted.back());
+      }
     }
   if (json_out) {
     report["prompt_tokens"] = *prompt_tokens;
