@@ -107,11 +107,7 @@ TEST(Simulator, LittlesLawHoldsInSteadyState) {
   // Poisson arrivals at a load the cluster sustains: the time-average number
   // of requests in the system (integrated by the event loop) equals the
   // arrival rate times the mean time in system (from per-request records).
-  GeneratorOptions g;
-  g.rate = 30;
-  g.duration_s = 200;
-  g.prompt_tokens = 1000;
-  g.output_tokens = 100;
+  GeneratorOptions g{.rate = 30, .duration_s = 200, .prompt_tokens = 1000, .output_tokens = 100};
   Trace t = poisson_trace(g, Trace{});
   for (bool colocated : {false, true}) {
     SimConfig c = colocated ? coloc("llama-3.1-8b", "h100-sxm", 2) : disagg("llama-3.1-8b", "h100-sxm", 1, 2);
@@ -126,11 +122,7 @@ TEST(Simulator, LittlesLawHoldsInSteadyState) {
 }
 
 TEST(Simulator, UtilisationNeverExceedsOne) {
-  GeneratorOptions g;
-  g.rate = 200;  // far beyond what 2 machines serve
-  g.duration_s = 20;
-  g.prompt_tokens = 2000;
-  g.output_tokens = 200;
+  GeneratorOptions g{.rate = 200, .duration_s = 20, .prompt_tokens = 2000, .output_tokens = 200};  // far beyond what 2 machines serve
   Trace t = bursty_trace(g, Trace{});
   for (int n : {1, 2, 4}) {
     for (bool colocated : {false, true}) {
@@ -148,11 +140,7 @@ TEST(Simulator, UtilisationNeverExceedsOne) {
 
 TEST(Simulator, MoreMachinesNeverLowerGoodput) {
   Trace conv;
-  GeneratorOptions g;
-  g.rate = 12;
-  g.duration_s = 120;
-  g.prompt_tokens = 1500;
-  g.output_tokens = 250;
+  GeneratorOptions g{.rate = 12, .duration_s = 120, .prompt_tokens = 1500, .output_tokens = 250};
   Trace t = bursty_trace(g, Trace{});
   auto run = [&](int p, int d) {
     SimConfig c = disagg("llama-3.1-70b", "h100-sxm", p, d, 4);
@@ -192,11 +180,7 @@ TEST(Simulator, MoreMachinesNeverLowerGoodput) {
 // the SLO exactly when the full one does, stops only when it does not, and
 // stops well before the end when the pools are overloaded.
 TEST(Simulator, StoppingWhenTheSloIsLostKeepsTheVerdict) {
-  GeneratorOptions g;
-  g.rate = 12;
-  g.duration_s = 120;
-  g.prompt_tokens = 1500;
-  g.output_tokens = 250;
+  GeneratorOptions g{.rate = 12, .duration_s = 120, .prompt_tokens = 1500, .output_tokens = 250};
   Trace t = bursty_trace(g, Trace{});
   int met = 0, stopped = 0;
   for (int p = 1; p <= 3; ++p)
@@ -241,11 +225,7 @@ TEST(Simulator, KvCapacityLimitsAdmissionAndPreempts) {
   SimConfig c = disagg("llama-3.1-8b", "l40s", 1, 1);
   c.decode.sched.n_blocks = 64;  // 64 * 128 tokens of KV
   c.decode.sched.block_size = 128;
-  GeneratorOptions g;
-  g.rate = 50;
-  g.duration_s = 5;
-  g.prompt_tokens = 1000;
-  g.output_tokens = 400;
+  GeneratorOptions g{.rate = 50, .duration_s = 5, .prompt_tokens = 1000, .output_tokens = 400};
   Trace t = poisson_trace(g, Trace{});
   auto r = simulate(c, t);
   ASSERT_TRUE(r.ok());
@@ -286,11 +266,7 @@ namespace tandem::plan {
 namespace {
 
 TEST(Simulator, DecodeStrideApproximatesTheExactSimulation) {
-  GeneratorOptions g;
-  g.rate = 20;
-  g.duration_s = 120;
-  g.prompt_tokens = 1200;
-  g.output_tokens = 200;
+  GeneratorOptions g{.rate = 20, .duration_s = 120, .prompt_tokens = 1200, .output_tokens = 200};
   Trace lengths;
   for (int i = 0; i < 50; ++i) lengths.requests.push_back({0, 200 + 37 * i, 20 + 9 * i, {}});
   Trace t = bursty_trace(g, lengths);
