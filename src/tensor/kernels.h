@@ -57,6 +57,10 @@ void matmul_q8a_rows_avx2(DType t, const uint8_t* w, size_t row_bytes, const Blo
 // outputs j in [8 p0, min(m, 8 p1)). Float dtypes (f32, f16, bf16) take f32
 // activations; q8_0 / q4_0 take quantized activations and, for q4_0,
 // xsum[i * nb + b] = sum of block b's quants of row i.
+using PackedFn = void (*)(DType t, const uint8_t* w, const float* x, int64_t n, int64_t k, int64_t m, int64_t p0,
+                          int64_t p1, const float* bias, float* y);
+using PackedQ8AFn = void (*)(DType t, const uint8_t* w, const BlockQ8A* xq, const int32_t* xsum, int64_t n,
+                             int64_t k, int64_t m, int64_t p0, int64_t p1, const float* bias, float* y);
 void matmul_packed_avx2(DType t, const uint8_t* w, const float* x, int64_t n, int64_t k, int64_t m,
                         int64_t p0, int64_t p1, const float* bias, float* y);
 void matmul_packed_q8a_avx2(DType t, const uint8_t* w, const BlockQ8A* xq, const int32_t* xsum, int64_t n,

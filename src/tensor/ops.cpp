@@ -81,10 +81,8 @@ bool prefers_panel8(DType t) { return active_isa() != Isa::kScalar && packed::su
 namespace {
 
 // The packed matmuls of the active SIMD ISA.
-using PackedFn = void (*)(DType, const uint8_t*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t,
-                          const float*, float*);
-using PackedQ8AFn = void (*)(DType, const uint8_t*, const kernels::BlockQ8A*, const int32_t*, int64_t, int64_t,
-                             int64_t, int64_t, int64_t, const float*, float*);
+using kernels::PackedFn;
+using kernels::PackedQ8AFn;
 PackedFn packed_fn() {
   return active_isa() == Isa::kAvx512 ? kernels::matmul_packed_avx512 : kernels::matmul_packed_avx2;
 }
@@ -107,13 +105,13 @@ bool is_int8_dtype(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0 || i
 // own, so the result stays batch-invariant. Per calling thread.
 // Also sets *xsum to each block's sum of quants (q4_0 and K-quant kernels
 // correct for their unsigned quants with it).
-const kernels::BlockQ8A* quantize_x(const float* x, int64_t n, int64_t k, bool avx2, const int32_t** xsum) {
+const kernels::BlockQ8A* quantize_x(const float* x, int64_t n, int64_t k, bool simd, const int32_t** xsum) {
   thread_local std::vector<kernels::BlockQ8A> xq;
   thread_local std::vector<int32_t> sums;
   const size_t nb = static_cast<size_t>(n * (k / 32));
   xq.resize(nb);
   sums.resize(nb);
-  (avx2 ? kernels::quantize_activations_avx2 : kernels::quantize_activations_scalar)(x, n, k, xq.data());
+  (simd ? kernels::quantize_activations_avx2 : kernels::quantize_activations_scalar)(x, n, k, xq.data());
   for (size_t b = 0; b < nb; ++b) {
     int32_t s = 0;
     for (int8_t q : xq[b].qs) s += q;
@@ -152,14 +150,14 @@ void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const flo
   const int64_t m = w.dim(0);
   const size_t row_bytes = dtype_row_bytes(w.dtype, k);
   const uint8_t* wbase = static_cast<const uint8_t*>(w.data);
-  const bool avx2 = active_isa() != Isa::kScalar;
+  const bool simd = active_isa() != Isa::kScalar;  // AVX2, or AVX-512 on top
   const DType t = w.dtype;
   const int32_t* xsum = nullptr;
-  const kernels::BlockQ8A* xq = is_int8_dtype(t) ? quantize_x(x, n, k, avx2, &xsum) : nullptr;
+  const kernels::BlockQ8A* xq = is_int8_dtype(t) ? quantize_x(x, n, k, simd, &xsum) : nullptr;
 
   if (w.layout == Layout::kPanel8) {
     TANDEM_CHECK(packed::supports(t), "matmul: kPanel8 weight of unsupported dtype");
-    if (!avx2) {
+    if (!simd) {
       run_rows(pool, static_cast<size_t>(m), 16,
                [&](size_t j0, size_t j1) { matmul_panel8_scalar(x, xq, xsum, n, k, w, bias, y, j0, j1); });
       return;
@@ -181,13 +179,13 @@ void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const flo
 
   std::function<void(size_t, size_t)> work;
   if (xq != nullptr) {
-    kernels::MatmulQ8ARowsFn fn = avx2 ? kernels::matmul_q8a_rows_avx2 : kernels::matmul_q8a_rows_scalar;
+    kernels::MatmulQ8ARowsFn fn = simd ? kernels::matmul_q8a_rows_avx2 : kernels::matmul_q8a_rows_scalar;
     work = [=](size_t j0, size_t j1) {
       fn(t, wbase, row_bytes, xq, xsum, n, k, m, static_cast<int64_t>(j0), static_cast<int64_t>(j1), bias, y);
     };
   } else {
     kernels::MatmulRowsFn fn = kernels::matmul_rows_scalar;
-    if (avx2 && kernels::avx2_supports(t)) fn = kernels::matmul_rows_avx2;
+    if (simd && kernels::avx2_supports(t)) fn = kernels::matmul_rows_avx2;
     work = [=](size_t j0, size_t j1) {
       fn(t, wbase, row_bytes, x, n, k, m, static_cast<int64_t>(j0), static_cast<int64_t>(j1), bias, y);
     };
@@ -198,8 +196,8 @@ void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const flo
 void matmul_many(const float* x, int64_t n, int64_t k, std::initializer_list<MatmulTarget> targets,
                  ThreadPool* pool) {
   constexpr size_t kMax = 4;
-  const bool avx2 = active_isa() != Isa::kScalar;
-  bool fused = avx2 && targets.size() <= kMax && targets.size() > 1;
+  const bool simd = active_isa() != Isa::kScalar;  // AVX2, or AVX-512 on top
+  bool fused = simd && targets.size() <= kMax && targets.size() > 1;
   const bool int8 = targets.size() > 0 && is_int8_dtype(targets.begin()->w->dtype);
   for (const MatmulTarget& t : targets) {
     TANDEM_CHECK(t.w->rank() == 2 && t.w->dim(1) == k, "matmul: weight shape " + t.w->shape_string() +
@@ -211,7 +209,7 @@ void matmul_many(const float* x, int64_t n, int64_t k, std::initializer_list<Mat
     return;
   }
   const int32_t* xsum = nullptr;
-  const kernels::BlockQ8A* xq = int8 ? quantize_x(x, n, k, avx2, &xsum) : nullptr;
+  const kernels::BlockQ8A* xq = int8 ? quantize_x(x, n, k, simd, &xsum) : nullptr;
   // Panels of all weights as one range: [start[i], start[i + 1]) is weight i's.
   const MatmulTarget* tg = targets.begin();
   const PackedFn float_fn = packed_fn();
