@@ -67,8 +67,8 @@ void matmul_packed_q8a_avx2(DType t, const uint8_t* w, const BlockQ8A* xq, const
                             int64_t k, int64_t m, int64_t p0, int64_t p1, const float* bias, float* y);
 
 // The same contracts with AVX-512 (F, BW, VL, DQ, VNNI; only called after
-// cpu_has_avx512()): f32 / f16 / bf16 / q8_0 / q4_0 panels two at a time in
-// 512-bit registers, the other dtypes and a last odd panel on the AVX2
+// cpu_has_avx512()): f32 / f16 / bf16 / q8_0 / q4_0 / q4_K / q5_K / q6_K
+// panels two at a time in 512-bit registers, a last odd panel on the AVX2
 // kernels. Every output's operations are those of the AVX2 kernels, so the
 // results are bitwise the same (src/tensor/kernels_packed_avx512.cpp).
 void matmul_packed_avx512(DType t, const uint8_t* w, const float* x, int64_t n, int64_t k, int64_t m,

@@ -13,7 +13,13 @@
 //                     nibbles are unsigned already (isum = dot - 8 sum(x));
 //                     q8_0 quants are offset by 128 (isum = dot - 128 sum(x)).
 //                     Integer sums are exact in any order.
-// A last odd panel and the K-quant dtypes go to the AVX2 kernels.
+//   q4_K / q5_K:      per block s, acc = fma(d * sc[s] * d_x, float(isum), acc)
+//                     and corr = fma(dmin * m[s], d_x * sum(x), corr); then
+//                     acc - corr. The quants (0..15, 0..31) are unsigned.
+//   q6_K:             per sub-block u of 16, acc = fma(d * sc[u] * d_x,
+//                     float(isum_u), acc); vpdpbusd takes the unsigned 6-bit
+//                     quants q and isum_u = dot(q, x) - 32 * sum(x over u).
+// A last odd panel goes to the AVX2 kernels.
 //
 // The instruction set is switched on by a pragma after the includes, not by
 // a compiler flag: inline functions from headers emitted in this file (and
@@ -311,6 +317,169 @@ TANDEM_AVX512_FN inline void q8_tile(const uint8_t* a, size_t pbytes, const Bloc
   }
 }
 
+// The 8 bytes at a (lanes 0..7) and the 8 at b (lanes 8..15), unsigned or
+// signed, as 16 f32 lanes (exact).
+template <bool kSigned>
+TANDEM_AVX512_FN inline __m512 pair_bytes_ps(const uint8_t* a, const uint8_t* b) {
+  const __m128i v = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a)),
+                                       _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b)));
+  return _mm512_cvtepi32_ps(kSigned ? _mm512_cvtepi8_epi32(v) : _mm512_cvtepu8_epi32(v));
+}
+
+// q4_K / q5_K: JP pairs x IR activation rows over all super-blocks. Per
+// output, as kq45_tile of the AVX2 file: acc = fma(d * sc[s] * d_x, isum,
+// acc) and corr = fma(dmin * m[s], d_x * sum(x_q), corr) in block order; the
+// result is acc - corr. isum is the exact dot of the unsigned quants (0..15,
+// or 0..31 with q5_K's fifth bit) with the activations, by vpdpbusd.
+template <int JP, int IR, bool kQ5>
+TANDEM_AVX512_FN inline void kq45_tile(const uint8_t* a, size_t pbytes, const BlockQ8A* const* xr,
+                                       const int32_t* const* xs, int64_t nsb, __m512 acc[IR][JP]) {
+  namespace kq = packed::kq;
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i one8 = _mm512_set1_epi8(1);
+  constexpr size_t kG = kQ5 ? kq::kQ5Bytes : kq::kQ4Bytes;
+  __m512 corr[IR][JP];
+  for (int r = 0; r < IR; ++r)
+    for (int j = 0; j < JP; ++j) corr[r][j] = _mm512_setzero_ps();
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* g0[JP];
+    const uint8_t* g1[JP];
+    __m512 d[JP], dmin[JP];
+    for (int j = 0; j < JP; ++j) {
+      g0[j] = a + static_cast<size_t>(2 * j) * pbytes + static_cast<size_t>(sb) * kG;
+      g1[j] = g0[j] + pbytes;
+      d[j] = pair_scales(g0[j], g1[j]);
+      dmin[j] = pair_scales(g0[j] + 16, g1[j] + 16);
+    }
+    for (int t = 0; t < 4; ++t) {
+      const size_t qs = kq::kQs + 256 * static_cast<size_t>(t);
+      for (int j = 0; j < JP; ++j) {
+        prefetch_lines(g0[j] + qs + kG, 5);
+        prefetch_lines(g1[j] + qs + kG, 5);
+      }
+      // Blocks 2t (low nibbles) and 2t + 1 (high) of the super-block.
+      const int64_t b = sb * 8 + 2 * t;
+      __m512i lo32[IR][JP], hi32[IR][JP];
+      for (int r = 0; r < IR; ++r)
+        for (int j = 0; j < JP; ++j) lo32[r][j] = hi32[r][j] = _mm512_setzero_si512();
+      for (int c = 0; c < 8; ++c) {
+        __m512i lo[JP], hi[JP];
+        for (int j = 0; j < JP; ++j) {
+          const __m512i v = load_pair(g0[j] + qs + 32 * c, g1[j] + qs + 32 * c);
+          lo[j] = _mm512_and_si512(v, m4);
+          hi[j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+          if constexpr (kQ5) {
+            const __m512i h = load_pair(g0[j] + kq::kQ5Qh + 32 * c, g1[j] + kq::kQ5Qh + 32 * c);
+            lo[j] = _mm512_or_si512(lo[j], _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h, 2 * t), one8), 4));
+            hi[j] = _mm512_or_si512(hi[j],
+                                    _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h, 2 * t + 1), one8), 4));
+          }
+        }
+        for (int r = 0; r < IR; ++r) {
+          const __m512i xl = bcast4(xr[r][b].qs + 4 * c), xh = bcast4(xr[r][b + 1].qs + 4 * c);
+          for (int j = 0; j < JP; ++j) {
+            lo32[r][j] = _mm512_dpbusd_epi32(lo32[r][j], lo[j], xl);
+            hi32[r][j] = _mm512_dpbusd_epi32(hi32[r][j], hi[j], xh);
+          }
+        }
+      }
+      for (int h = 0; h < 2; ++h) {
+        const int s = 2 * t + h;
+        for (int j = 0; j < JP; ++j) {
+          const size_t so = kq::kSc + 8 * static_cast<size_t>(s), mo = kq::kMin + 8 * static_cast<size_t>(s);
+          const __m512 scale = _mm512_mul_ps(d[j], pair_bytes_ps<false>(g0[j] + so, g1[j] + so));
+          const __m512 mins = _mm512_mul_ps(dmin[j], pair_bytes_ps<false>(g0[j] + mo, g1[j] + mo));
+          for (int r = 0; r < IR; ++r) {
+            const BlockQ8A& xb = xr[r][b + h];
+            const __m512i isum = h == 0 ? lo32[r][j] : hi32[r][j];
+            acc[r][j] =
+                _mm512_fmadd_ps(_mm512_mul_ps(scale, _mm512_set1_ps(xb.d)), _mm512_cvtepi32_ps(isum), acc[r][j]);
+            const float dxs = xb.d * static_cast<float>(xs[r][b + h]);
+            corr[r][j] = _mm512_fmadd_ps(mins, _mm512_set1_ps(dxs), corr[r][j]);
+          }
+        }
+      }
+    }
+  }
+  for (int r = 0; r < IR; ++r)
+    for (int j = 0; j < JP; ++j) acc[r][j] = _mm512_sub_ps(acc[r][j], corr[r][j]);
+}
+
+// Sums of quants [0, 16) and [16, 32) of an activation block: x + 128 as
+// unsigned bytes (xor 0x80), summed by vpsadbw in groups of 8, less 16 * 128.
+TANDEM_AVX512_FN inline void half_sums(const int8_t* q, int32_t out[2]) {
+  const __m256i u = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)),
+                                     _mm256_set1_epi8(static_cast<char>(0x80)));
+  const __m256i s = _mm256_sad_epu8(u, _mm256_setzero_si256());  // 4 x u64: bytes 0-7, 8-15, 16-23, 24-31
+  const __m128i lo = _mm256_castsi256_si128(s), hi = _mm256_extracti128_si256(s, 1);
+  const __m128i t = _mm_add_epi64(_mm_unpacklo_epi64(lo, hi), _mm_unpackhi_epi64(lo, hi));
+  out[0] = _mm_cvtsi128_si32(t) - 16 * 128;
+  out[1] = _mm_extract_epi32(t, 2) - 16 * 128;
+}
+
+// q6_K: JP pairs x IR activation rows. Per output, as kq6_tile of the AVX2
+// file: acc = fma(d * sc[u] * d_x, isum_u, acc) over the sub-blocks u of 16
+// in order. vpdpbusd takes the unsigned 6-bit quants q (0..63); isum_u =
+// dot(q, x) - 32 * sum(x) over the sub-block, the exact dot of (q - 32).
+template <int JP, int IR>
+TANDEM_AVX512_FN inline void kq6_tile(const uint8_t* a, size_t pbytes, const BlockQ8A* const* xr, int64_t nsb,
+                                      __m512 acc[IR][JP]) {
+  namespace kq = packed::kq;
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i m3 = _mm512_set1_epi8(3);
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* g0[JP];
+    const uint8_t* g1[JP];
+    __m512 d[JP];
+    for (int j = 0; j < JP; ++j) {
+      g0[j] = a + static_cast<size_t>(2 * j) * pbytes + static_cast<size_t>(sb) * kq::kQ6Bytes;
+      g1[j] = g0[j] + pbytes;
+      d[j] = pair_scales(g0[j], g1[j]);
+    }
+    for (int s = 0; s < 8; ++s) {
+      const int n = s / 4, r4 = s % 4;
+      const size_t ql = kq::kQ6Ql + 256 * static_cast<size_t>(2 * n + (r4 & 1));
+      const size_t qh = kq::kQ6Qh + 256 * static_cast<size_t>(n);
+      for (int j = 0; j < JP; ++j) {
+        prefetch_lines(g0[j] + ql + kq::kQ6Bytes, 5);
+        prefetch_lines(g1[j] + ql + kq::kQ6Bytes, 5);
+      }
+      const int64_t b = sb * 8 + s;
+      __m512i s32[2][IR][JP];
+      for (int u = 0; u < 2; ++u)
+        for (int r = 0; r < IR; ++r)
+          for (int j = 0; j < JP; ++j) s32[u][r][j] = _mm512_setzero_si512();
+      for (int c = 0; c < 8; ++c) {
+        __m512i q[JP];
+        for (int j = 0; j < JP; ++j) {
+          const __m512i lv = load_pair(g0[j] + ql + 32 * c, g1[j] + ql + 32 * c);
+          const __m512i hv = load_pair(g0[j] + qh + 32 * c, g1[j] + qh + 32 * c);
+          const __m512i lo = r4 < 2 ? _mm512_and_si512(lv, m4) : _mm512_and_si512(_mm512_srli_epi16(lv, 4), m4);
+          const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(hv, 2 * r4), m3);
+          q[j] = _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4));
+        }
+        for (int r = 0; r < IR; ++r) {
+          const __m512i xv = bcast4(xr[r][b].qs + 4 * c);
+          for (int j = 0; j < JP; ++j) s32[c / 4][r][j] = _mm512_dpbusd_epi32(s32[c / 4][r][j], q[j], xv);
+        }
+      }
+      int32_t hs[IR][2];
+      for (int r = 0; r < IR; ++r) half_sums(xr[r][b].qs, hs[r]);
+      for (int u = 0; u < 2; ++u) {
+        for (int j = 0; j < JP; ++j) {
+          const size_t so = kq::kQ6Scales + 8 * static_cast<size_t>(2 * s + u);
+          const __m512 scale = _mm512_mul_ps(d[j], pair_bytes_ps<true>(g0[j] + so, g1[j] + so));
+          for (int r = 0; r < IR; ++r) {
+            const __m512i isum = _mm512_sub_epi32(s32[u][r][j], _mm512_set1_epi32(32 * hs[r][u]));
+            acc[r][j] = _mm512_fmadd_ps(_mm512_mul_ps(scale, _mm512_set1_ps(xr[r][b].d)), _mm512_cvtepi32_ps(isum),
+                                        acc[r][j]);
+          }
+        }
+      }
+    }
+  }
+}
+
 template <DType T, int JP, int IR>
 TANDEM_AVX512_FN inline void q8a_tile_out(const uint8_t* w, size_t pbytes, int64_t p, const BlockQ8A* xq,
                                           const int32_t* xsum, int64_t nb, int64_t i, const Out& o) {
@@ -326,14 +495,28 @@ TANDEM_AVX512_FN inline void q8a_tile_out(const uint8_t* w, size_t pbytes, int64
   const uint8_t* a = w + static_cast<size_t>(p) * pbytes;
   if constexpr (T == DType::kQ4_0) {
     q4_tile<JP, IR>(a, pbytes, xr, xs, nb, acc);
-  } else {
+  } else if constexpr (T == DType::kQ8_0) {
     q8_tile<JP, IR>(a, pbytes, xr, xs, nb, acc);
+  } else if constexpr (T == DType::kQ6_K) {
+    kq6_tile<JP, IR>(a, pbytes, xr, nb / 8, acc);
+  } else {
+    kq45_tile<JP, IR, T == DType::kQ5_K>(a, pbytes, xr, xs, nb / 8, acc);
   }
   for (int j = 0; j < JP; ++j) {
     const __mmask16 mk = out_mask(o.m, p + 2 * j);
     const __m512 b = o.bias != nullptr ? _mm512_maskz_loadu_ps(mk, o.bias + (p + 2 * j) * 8) : _mm512_setzero_ps();
     for (int r = 0; r < IR; ++r) _mm512_mask_storeu_ps(o.y + (i + r) * o.m + (p + 2 * j) * 8, mk, _mm512_add_ps(acc[r][j], b));
   }
+}
+
+// Decode (IR activation rows, 1 or 2): two pairs (four panels) at a time
+// share the activations; the pairs [p0, pe).
+template <DType T, int IR>
+TANDEM_AVX512_FN inline void q8a_decode(const uint8_t* w, size_t pbytes, const BlockQ8A* xq, const int32_t* xsum,
+                                        int64_t nb, int64_t p0, int64_t pe, const Out& o) {
+  int64_t p = p0;
+  for (; p + 4 <= pe; p += 4) q8a_tile_out<T, 2, IR>(w, pbytes, p, xq, xsum, nb, 0, o);
+  if (p < pe) q8a_tile_out<T, 1, IR>(w, pbytes, p, xq, xsum, nb, 0, o);
 }
 
 template <DType T>
@@ -344,13 +527,21 @@ TANDEM_AVX512_FN void matmul_packed_q8a_t(const uint8_t* w, const BlockQ8A* xq, 
   const int64_t pe = p0 + (p1 - p0) / 2 * 2;  // pairs in [p0, pe)
   if (pe < p1) matmul_packed_q8a_avx2(T, w, xq, xsum, n, k, m, pe, p1, bias, y);
   const Out o{y, m, bias, true, true};
+  // K-quant tiles keep two integer sums (and, for q4_K / q5_K, a second
+  // float chain) per accumulator: at most 4 rows x 1 pair or 2 x 2 fit the
+  // 32 registers.
+  constexpr bool kKQuant = T == DType::kQ4_K || T == DType::kQ5_K || T == DType::kQ6_K;
   if (n == 1) {
-    // Decode: two pairs (four panels) at a time share the activations.
-    int64_t p = p0;
-    for (; p + 4 <= pe; p += 4) q8a_tile_out<T, 2, 1>(w, pbytes, p, xq, xsum, nb, 0, o);
-    if (p < pe) q8a_tile_out<T, 1, 1>(w, pbytes, p, xq, xsum, nb, 0, o);
+    q8a_decode<T, 1>(w, pbytes, xq, xsum, nb, p0, pe, o);
     return;
   }
+  if constexpr (kKQuant) {
+    if (n == 2) {
+      q8a_decode<T, 2>(w, pbytes, xq, xsum, nb, p0, pe, o);
+      return;
+    }
+  }
+  constexpr int kIr = kKQuant ? 4 : 8;
   // Rows of x per pass: their quantized blocks stay in L2 while a pair of
   // panels sits in L1.
   const int64_t nc = std::clamp<int64_t>(int64_t{160 * 1024} / (nb * 36) / 8 * 8, 8, 64);
@@ -358,7 +549,7 @@ TANDEM_AVX512_FN void matmul_packed_q8a_t(const uint8_t* w, const BlockQ8A* xq, 
     const int64_t i1 = std::min(n, i0 + nc);
     for (int64_t p = p0; p < pe; p += 2) {
       int64_t i = i0;
-      for (; i + 8 <= i1; i += 8) q8a_tile_out<T, 1, 8>(w, pbytes, p, xq, xsum, nb, i, o);
+      for (; i + kIr <= i1; i += kIr) q8a_tile_out<T, 1, kIr>(w, pbytes, p, xq, xsum, nb, i, o);
       if (i1 - i >= 4) {
         q8a_tile_out<T, 1, 4>(w, pbytes, p, xq, xsum, nb, i, o);
         i += 4;
@@ -390,6 +581,9 @@ TANDEM_AVX512_FN void matmul_packed_q8a_avx512(DType t, const uint8_t* w, const 
   switch (t) {
     case DType::kQ4_0: return matmul_packed_q8a_t<DType::kQ4_0>(w, xq, xsum, n, k, m, p0, p1, bias, y);
     case DType::kQ8_0: return matmul_packed_q8a_t<DType::kQ8_0>(w, xq, xsum, n, k, m, p0, p1, bias, y);
+    case DType::kQ4_K: return matmul_packed_q8a_t<DType::kQ4_K>(w, xq, xsum, n, k, m, p0, p1, bias, y);
+    case DType::kQ5_K: return matmul_packed_q8a_t<DType::kQ5_K>(w, xq, xsum, n, k, m, p0, p1, bias, y);
+    case DType::kQ6_K: return matmul_packed_q8a_t<DType::kQ6_K>(w, xq, xsum, n, k, m, p0, p1, bias, y);
     default: return matmul_packed_q8a_avx2(t, w, xq, xsum, n, k, m, p0, p1, bias, y);
   }
 }

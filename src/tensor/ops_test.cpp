@@ -364,7 +364,8 @@ TEST(OpsTest, Panel8IsBatchInvariantAcrossBlocks) {
 TEST(OpsTest, Avx512IsBitwiseAvx2) {
   const IsaGuard isa_guard;
   if (!ops::set_isa(ops::Isa::kAvx512)) GTEST_SKIP() << "CPU lacks AVX-512 F/BW/VL/DQ/VNNI";
-  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K,
+                  DType::kQ6_K}) {
     for (const int64_t m : {8, 9, 27, 40, 70}) {
       const int64_t k = is_kquant(t) ? 512 : (m % 2 == 0 ? 544 : 256);
       std::vector<float> w = randn(static_cast<size_t>(m * k), static_cast<uint32_t>(60 + m), 0.1f);
