@@ -4,7 +4,7 @@
 # only, so the AVX-512 tests skip here).
 #
 #   bash scripts/device_isa_check.sh pack          # here, after scripts/build.sh
-#   bash scripts/device_isa_check.sh run [--no-bench] [--threads N] [--dtypes f16,q8_0,...]   # there
+#   bash scripts/device_isa_check.sh run [--no-bench] [--ops] [--threads N] [--dtypes f16,q8_0,...]   # there
 #
 # `pack` copies the release binaries, the test binaries, three shared
 # libraries a bare image may lack and the generated golden data
@@ -19,7 +19,8 @@
 #      models generated one after another into /dev/shm (generating them at
 #      once, each with a pool on every core, stalled a 16-core machine), the
 #      roofline, and `bench model` for each dtype and ISA, alternating ISAs,
-#      at 2 threads and at --threads (default: all cores).
+#      at 2 threads and at --threads (default: all cores); with --ops, also
+#      each run's time per op of the forward pass (bench model --ops).
 # Everything is printed and also written to $OUT (or /tmp/isa_check).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -46,16 +47,18 @@ if [[ "$mode" == pack ]]; then
 fi
 
 if [[ "$mode" != run ]]; then
-  echo "usage: $0 pack | run [--no-bench] [--threads N] [--dtypes f16,q8_0,q4_0,q4_k_m]" >&2
+  echo "usage: $0 pack | run [--no-bench] [--ops] [--threads N] [--dtypes f16,q8_0,q4_0,q4_k_m]" >&2
   exit 2
 fi
 
 bench=1
+ops=""
 threads=$(nproc)
 dtypes="f16 q8_0 q4_0 q4_k_m"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --no-bench) bench=0 ;;
+    --ops) ops=--ops ;;
     --threads) threads=$2; shift ;;
     --dtypes) dtypes=${2//,/ }; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -118,7 +121,7 @@ if [[ $bench == 1 ]]; then
         if [[ $th == 2 ]]; then r="--reps 1 --pp 512 --tg 32"; else r="--reps 2 --pp 512 --tg 64"; fi
         echo "-- $dt $isa threads=$th ($r)"
         TANDEM_ISA=$isa T timeout 150 "$D/tandem" bench model -m /dev/shm/tl-$dt.gguf $r -t $th \
-          --roofline "$O/roofline_t$th.json" 2>/dev/null | grep -E '^\| (pp|tg)'
+          --roofline "$O/roofline_t$th.json" $ops 2>/dev/null | grep -E '^\| |by op'
       done
     done
   done

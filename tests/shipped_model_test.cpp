@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "engine/generator.h"
@@ -61,6 +62,41 @@ TEST(ShippedModelTest, LogitsAndGreedyMatchPyTorch) {
       EXPECT_EQ(out, c.greedy) << path;
     }
   }
+}
+
+// A prefill long enough that the row ops (RMSNorm, RoPE and the KV store,
+// SwiGLU, residual adds) are split over the pool: the logits must be bitwise
+// the same with 1, 2 and 3 threads. ForwardTimes, when given, gets every op
+// of the pass and nothing more than its wall time.
+TEST(ShippedModelTest, PrefillIsThreadCountInvariantAndTimedByOp) {
+  auto m = Model::load(kjv_dir());
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  const int32_t n = 200, bs = 16, nb = (n + bs - 1) / bs;
+  std::vector<int32_t> tokens(static_cast<size_t>(n)), table(static_cast<size_t>(nb));
+  for (int32_t i = 0; i < n; ++i) tokens[static_cast<size_t>(i)] = (i * 37 + 11) % (*m)->config().vocab_size;
+  for (int32_t i = 0; i < nb; ++i) table[static_cast<size_t>(i)] = i;
+  std::vector<std::vector<float>> logits;
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    KvCache cache((*m)->config(), nb, bs);
+    SeqChunk ch{tokens, 0, table, true};
+    ForwardScratch s;
+    ForwardTimes times;
+    s.times = &times;
+    std::vector<float> lg;
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE((*m)->forward(std::span<const SeqChunk>(&ch, 1), cache, lg, s, &pool).ok());
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    logits.push_back(lg);
+    EXPECT_EQ(times.calls, 1);
+    for (int op : {ForwardTimes::kNorm, ForwardTimes::kQkv, ForwardTimes::kAttention, ForwardTimes::kGateUp,
+                   ForwardTimes::kSiluMul, ForwardTimes::kDown, ForwardTimes::kHead})
+      EXPECT_GT(times.seconds[op], 0.0) << ForwardTimes::name(op);
+    EXPECT_LE(times.total(), wall);
+  }
+  ASSERT_EQ(logits[0].size(), static_cast<size_t>(n) * static_cast<size_t>((*m)->config().vocab_size));
+  EXPECT_EQ(logits[0], logits[1]);
+  EXPECT_EQ(logits[0], logits[2]);
 }
 
 TEST(ShippedModelTest, HeldOutPerplexityMatchesPyTorch) {

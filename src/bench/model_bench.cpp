@@ -133,6 +133,7 @@ Result<ModelBenchResult> run_model_bench(const Model& model, const ModelBenchOpt
     w.tokens = warm;
     w.block_table = kv.tables[0];
     TANDEM_RETURN_IF_ERROR(model.forward(std::span<const SeqChunk>(&w, 1), *kv.cache, logits, scratch, &pool));
+    scratch.times = o.op_times ? &res.pp_ops : nullptr;
     for (int32_t r = 0; r < o.reps; ++r) {
       const std::vector<int32_t> prompt = random_tokens(o.pp_tokens, c.vocab_size, rng);
       const auto t0 = Clock::now();
@@ -157,6 +158,7 @@ Result<ModelBenchResult> run_model_bench(const Model& model, const ModelBenchOpt
     res.kv_cache_bytes = std::max(res.kv_cache_bytes, kv.cache->bytes());
     for (int32_t r = -1; r < o.reps; ++r) {  // r == -1: warm-up step
       const int32_t steps = r < 0 ? 1 : o.tg_tokens;
+      scratch.times = o.op_times && r >= 0 ? &res.tg_ops : nullptr;
       const std::vector<int32_t> toks = random_tokens(steps, c.vocab_size, rng);
       const auto t0 = Clock::now();
       for (int32_t i = 0; i < steps; ++i) {
@@ -182,6 +184,7 @@ Result<ModelBenchResult> run_model_bench(const Model& model, const ModelBenchOpt
     std::vector<SeqChunk> chunks(static_cast<size_t>(B));
     for (int32_t r = -1; r < o.reps; ++r) {  // r == -1: warm-up step
       const int32_t steps = r < 0 ? 1 : o.tg_tokens;
+      scratch.times = o.op_times && r >= 0 ? &res.tg_batch_ops : nullptr;
       const std::vector<int32_t> toks = random_tokens(int64_t{steps} * B, c.vocab_size, rng);
       const auto t0 = Clock::now();
       for (int32_t i = 0; i < steps; ++i) {
@@ -201,6 +204,7 @@ Result<ModelBenchResult> run_model_bench(const Model& model, const ModelBenchOpt
           std::to_string(static_cast<double>(steps) * B / dt) + " tokens/s");
     }
   }
+  scratch.times = nullptr;
   return res;
 }
 

@@ -52,6 +52,7 @@ struct ModelBenchOptions {
   int32_t batch = 0;           // 0 or 1: no batched phase
   int32_t chunk_tokens = 512;  // prompt tokens per forward call
   uint64_t seed = 1;           // of the random token ids
+  bool op_times = false;       // fill ModelBenchResult's per-op times
 };
 
 struct PhaseResult {
@@ -63,6 +64,9 @@ struct PhaseResult {
 struct ModelBenchResult {
   PhaseResult pp, tg, tg_batch;  // tg_batch empty when options.batch <= 1
   size_t kv_cache_bytes = 0;     // largest KV cache any phase allocated
+  // With options.op_times: forward()'s time per op over each phase's timed
+  // reps (warm-up calls left out).
+  ForwardTimes pp_ops, tg_ops, tg_batch_ops;
 };
 
 // Runs the phases in the order pp, tg, batched tg; `progress` (may be empty)

@@ -43,8 +43,73 @@ const std::vector<FlagSpec> kModelFlags = {
     {"roofline", "", true, "read the roofline from this JSON file (tandem bench roofline --json)"},
     {"roofline-seconds", "", true, "time for the in-process roofline measurement (default 1.5)"},
     {"seed", "", true, "seed of the random token ids (default 1)"},
+    {"ops", "", false, "also time each op of the forward pass (matmuls with GFLOP/s and GB/s)"},
     {"help", "h", false, "show this help"},
 };
+
+// Multiply-adds per token and weight bytes of the matmul behind a
+// ForwardTimes op, over all layers (0 for the other ops).
+struct OpWeights {
+  double params = 0, bytes = 0;
+};
+OpWeights op_weights(const Model& m, int op) {
+  OpWeights w;
+  auto add = [&](const TensorView& t) {
+    w.params += static_cast<double>(t.numel());
+    w.bytes += static_cast<double>(dtype_row_bytes(t.dtype, t.dim(1))) * static_cast<double>(t.dim(0));
+  };
+  if (op == ForwardTimes::kHead) {
+    add(m.weights().output);
+    return w;
+  }
+  for (const LayerWeights& L : m.weights().layers) {
+    switch (op) {
+      case ForwardTimes::kQkv: add(L.wq), add(L.wk), add(L.wv); break;
+      case ForwardTimes::kWo: add(L.wo); break;
+      case ForwardTimes::kGateUp: add(L.w_gate), add(L.w_up); break;
+      case ForwardTimes::kDown: add(L.w_down); break;
+      default: break;
+    }
+  }
+  return w;
+}
+
+// One phase's op times: per forward call, share of the phase, and for the
+// matmuls GFLOP/s (rows: tokens through the layers; head_rows: rows through
+// the output head) and weight GB/s (one read of the weights per call).
+nlohmann::ordered_json op_times_json(const Model& m, const ForwardTimes& t, double rows, double head_rows) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  const double total = t.total();
+  for (int op = 0; op < ForwardTimes::kCount; ++op) {
+    nlohmann::ordered_json o;
+    const double sec = t.seconds[op];
+    o["ms_per_call"] = t.calls > 0 ? 1e3 * sec / static_cast<double>(t.calls) : 0.0;
+    o["share_pct"] = total > 0 ? 100.0 * sec / total : 0.0;
+    const OpWeights w = op_weights(m, op);
+    if (w.params > 0 && sec > 0) {
+      const double r = op == ForwardTimes::kHead ? head_rows : rows;
+      o["gflops"] = 2.0 * w.params * r / sec / 1e9;
+      o["weight_gbs"] = w.bytes * static_cast<double>(t.calls) / sec / 1e9;
+    }
+    j[ForwardTimes::name(op)] = o;
+  }
+  return j;
+}
+
+void print_op_times(const char* phase, const nlohmann::ordered_json& j) {
+  std::printf("\n%s by op:\n", phase);
+  std::printf("| op        | ms per call | share  | GFLOP/s | weight GB/s |\n");
+  std::printf("|-----------|-------------|--------|---------|-------------|\n");
+  for (const auto& [name, o] : j.items()) {
+    char g[16] = "", b[16] = "";
+    if (o.contains("gflops")) {
+      std::snprintf(g, sizeof g, "%7.1f", o["gflops"].get<double>());
+      std::snprintf(b, sizeof b, "%11.1f", o["weight_gbs"].get<double>());
+    }
+    std::printf("| %-9s | %11.3f | %5.1f%% | %7s | %11s |\n", name.c_str(), o["ms_per_call"].get<double>(),
+                o["share_pct"].get<double>(), g, b);
+  }
+}
 
 void usage(FILE* out) {
   std::fprintf(out,
@@ -155,7 +220,7 @@ int run_model(const std::vector<std::string>& argv) {
   Args a;
   const char* synopsis =
       "tandem bench model -m PATH [--json] [--reps N] [--pp 512] [--tg 128] [--batch B] "
-      "[--threads T] [--roofline FILE.json]";
+      "[--threads T] [--roofline FILE.json] [--ops]";
   if (int rc = parse_or_usage(argv, kModelFlags, "model", synopsis, a); rc != 0)
     return rc < 0 ? 0 : rc;
   if (!a.get("model")) {
@@ -223,12 +288,31 @@ int run_model(const std::vector<std::string>& argv) {
   opt.batch = static_cast<int32_t>(*batch);
   opt.chunk_tokens = static_cast<int32_t>(*chunk);
   opt.seed = static_cast<uint64_t>(*seed);
+  opt.op_times = a.has("ops");
   auto res = bench::run_model_bench(m, opt, pool, [](const std::string& line) {
     std::fprintf(stderr, "%s\n", line.c_str());
   });
   if (!res.ok()) {
     std::fprintf(stderr, "tandem bench model: %s\n", res.status().to_string().c_str());
     return 1;
+  }
+  // Rows each phase sent through the layers and through the output head.
+  struct OpPhase {
+    std::string name;
+    double rows, head_rows;
+    const ForwardTimes* times;
+  };
+  std::vector<OpPhase> op_phases;
+  if (opt.op_times) {
+    const double pp_calls = static_cast<double>(res->pp_ops.calls), tg_calls = static_cast<double>(res->tg_ops.calls);
+    op_phases.push_back({"pp" + std::to_string(opt.pp_tokens), static_cast<double>(opt.pp_tokens) * opt.reps, pp_calls,
+                         &res->pp_ops});
+    op_phases.push_back({"tg" + std::to_string(opt.tg_tokens), tg_calls, tg_calls, &res->tg_ops});
+    if (opt.batch > 1) {
+      const double rows = static_cast<double>(res->tg_batch_ops.calls) * opt.batch;
+      op_phases.push_back({"tg" + std::to_string(opt.tg_tokens) + " x" + std::to_string(opt.batch), rows, rows,
+                           &res->tg_batch_ops});
+    }
   }
   // Peak RSS before the roofline's read buffer can raise it.
   const size_t peak_rss = peak_rss_bytes();
@@ -288,6 +372,9 @@ int run_model(const std::vector<std::string>& argv) {
     j["peak_gops_int8"] = roofline->peak_gops_int8;
     j["roofline_isa"] = roofline->isa_f32;
     j["roofline_source"] = roofline_source;
+    if (opt.op_times) {
+      for (const auto& [name, rows, head_rows, times] : op_phases) j["ops"][name] = op_times_json(m, *times, rows, head_rows);
+    }
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
@@ -310,6 +397,10 @@ int run_model(const std::vector<std::string>& argv) {
   if (opt.batch > 1) row("tg" + std::to_string(opt.tg_tokens) + " x" + std::to_string(opt.batch), res->tg_batch, -1);
   std::printf("\npeak RSS  %.1f MiB (model file %.1f MiB, KV cache %.1f MiB)\n", peak_rss / 1048576.0,
               file_bytes / 1048576.0, res->kv_cache_bytes / 1048576.0);
+  if (opt.op_times) {
+    for (const auto& [name, rows, head_rows, times] : op_phases)
+      print_op_times(name.c_str(), op_times_json(m, *times, rows, head_rows));
+  }
   return 0;
 }
 

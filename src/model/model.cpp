@@ -1,6 +1,7 @@
 #include "model/model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -15,6 +16,41 @@ namespace tandem {
 namespace {
 
 using FindFn = std::function<const TensorInfo*(const std::string&)>;
+
+// Runs fn over rows [0, n) of a row-wise op (each row `row_elems` floats),
+// split over the pool when there is enough work to pay for waking it
+// (prefill, big batches), inline otherwise. Rows are independent in every op
+// that uses this, so the split never changes a result.
+void for_rows(ThreadPool* pool, int64_t n, int64_t row_elems, const std::function<void(int64_t, int64_t)>& fn) {
+  constexpr int64_t kMinElems = int64_t{1} << 14;  // per chunk
+  if (pool == nullptr || pool->size() == 1 || n * row_elems < 2 * kMinElems) {
+    fn(0, n);
+    return;
+  }
+  const size_t grain = static_cast<size_t>(std::max<int64_t>(1, kMinElems / std::max<int64_t>(1, row_elems)));
+  pool->parallel_for(static_cast<size_t>(n), grain, [&](size_t a, size_t b) {
+    fn(static_cast<int64_t>(a), static_cast<int64_t>(b));
+  });
+}
+
+// Adds the wall time since the previous lap to an op of ForwardTimes; does
+// nothing (not even read the clock) when no ForwardTimes was given.
+class OpClock {
+ public:
+  explicit OpClock(ForwardTimes* times) : times_(times) {
+    if (times_ != nullptr) last_ = std::chrono::steady_clock::now();
+  }
+  void lap(ForwardTimes::Op op) {
+    if (times_ == nullptr) return;
+    const auto now = std::chrono::steady_clock::now();
+    times_->seconds[op] += std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+  }
+
+ private:
+  ForwardTimes* times_;
+  std::chrono::steady_clock::time_point last_;
+};
 
 // Finds a 2-D weight and checks its shape and dtype.
 Result<TensorView> get_matrix(const FindFn& find, const std::string& file, const std::string& name,
@@ -239,6 +275,19 @@ Status Model::load_weights_gguf() {
   return load_all(config_, find, path_, gguf_names(), weights_);
 }
 
+const char* ForwardTimes::name(int op) {
+  static constexpr const char* kNames[kCount] = {"embed",    "norm",     "qkv",      "rope_kv",
+                                                 "attention", "wo",      "residual", "gate_up",
+                                                 "silu_mul", "down",     "head"};
+  return op >= 0 && op < kCount ? kNames[op] : "?";
+}
+
+double ForwardTimes::total() const {
+  double t = 0;
+  for (double v : seconds) t += v;
+  return t;
+}
+
 Status Model::forward(std::span<const SeqChunk> batch, KvCache& cache, std::vector<float>& logits,
                       ForwardScratch& s, ThreadPool* pool) const {
   const ModelConfig& c = config_;
@@ -272,6 +321,7 @@ Status Model::forward(std::span<const SeqChunk> batch, KvCache& cache, std::vect
     logits.clear();
     return ok_status();
   }
+  OpClock clock(s.times);
   std::vector<int32_t> tok_seq(static_cast<size_t>(T));
   s.pos.resize(static_cast<size_t>(T));
   s.x.resize(static_cast<size_t>(T * H));
@@ -296,27 +346,46 @@ Status Model::forward(std::span<const SeqChunk> batch, KvCache& cache, std::vect
   s.ffn_up.resize(static_cast<size_t>(T * F));
   const ops::RopeTable rope = ops::make_rope_table(c.head_dim, c.rope_theta, c.rope_style);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  // x += tmp, split over rows for big batches.
+  auto add_residual = [&] {
+    for_rows(pool, T, H, [&](int64_t t0, int64_t t1) {
+      for (int64_t i = t0 * H; i < t1 * H; ++i) s.x[static_cast<size_t>(i)] += s.tmp[static_cast<size_t>(i)];
+    });
+    clock.lap(ForwardTimes::kResidual);
+  };
+  auto norm = [&](const std::vector<float>& weight) {
+    for_rows(pool, T, H, [&](int64_t t0, int64_t t1) {
+      ops::rmsnorm(s.x.data() + t0 * H, weight.data(), t1 - t0, H, c.rms_norm_eps, s.xn.data() + t0 * H);
+    });
+    clock.lap(ForwardTimes::kNorm);
+  };
+  clock.lap(ForwardTimes::kEmbed);
 
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = weights_.layers[static_cast<size_t>(l)];
-    ops::rmsnorm(s.x.data(), L.attn_norm.data(), T, H, c.rms_norm_eps, s.xn.data());
+    norm(L.attn_norm);
     ops::matmul_many(s.xn.data(), T, H,
                      {{&L.wq, L.bq.empty() ? nullptr : L.bq.data(), s.q.data()},
                       {&L.wk, L.bk.empty() ? nullptr : L.bk.data(), s.k.data()},
                       {&L.wv, L.bv.empty() ? nullptr : L.bv.data(), s.v.data()}},
                      pool);
-    ops::rope(s.q.data(), s.pos.data(), T, c.n_heads, rope);
-    ops::rope(s.k.data(), s.pos.data(), T, c.n_kv_heads, rope);
-    // Store this step's K/V rows in the cache before attention reads them.
-    for (int64_t t = 0; t < T; ++t) {
-      const SeqChunk& ch = batch[static_cast<size_t>(tok_seq[static_cast<size_t>(t)])];
-      const int32_t p = s.pos[static_cast<size_t>(t)];
-      const int32_t blk = ch.block_table[static_cast<size_t>(p / bs)];
-      std::memcpy(cache.rows(blk, l, 0) + static_cast<int64_t>(p % bs) * KV, s.k.data() + t * KV,
-                  static_cast<size_t>(KV) * sizeof(float));
-      std::memcpy(cache.rows(blk, l, 1) + static_cast<int64_t>(p % bs) * KV, s.v.data() + t * KV,
-                  static_cast<size_t>(KV) * sizeof(float));
-    }
+    clock.lap(ForwardTimes::kQkv);
+    // RoPE, then this step's K/V rows into the cache before attention reads
+    // them; each token's rows are its own.
+    for_rows(pool, T, Q + 2 * KV, [&](int64_t t0, int64_t t1) {
+      ops::rope(s.q.data() + t0 * Q, s.pos.data() + t0, t1 - t0, c.n_heads, rope);
+      ops::rope(s.k.data() + t0 * KV, s.pos.data() + t0, t1 - t0, c.n_kv_heads, rope);
+      for (int64_t t = t0; t < t1; ++t) {
+        const SeqChunk& ch = batch[static_cast<size_t>(tok_seq[static_cast<size_t>(t)])];
+        const int32_t p = s.pos[static_cast<size_t>(t)];
+        const int32_t blk = ch.block_table[static_cast<size_t>(p / bs)];
+        std::memcpy(cache.rows(blk, l, 0) + static_cast<int64_t>(p % bs) * KV, s.k.data() + t * KV,
+                    static_cast<size_t>(KV) * sizeof(float));
+        std::memcpy(cache.rows(blk, l, 1) + static_cast<int64_t>(p % bs) * KV, s.v.data() + t * KV,
+                    static_cast<size_t>(KV) * sizeof(float));
+      }
+    });
+    clock.lap(ForwardTimes::kRopeKv);
     // Attention, one task per (token, KV head): the group of query heads
     // that share a KV head reads its sequence's cache rows together, from the
     // window start to the token's own position in ascending order.
@@ -350,15 +419,23 @@ Status Model::forward(std::span<const SeqChunk> batch, KvCache& cache, std::vect
     } else {
       attend(0, n_tasks);
     }
+    clock.lap(ForwardTimes::kAttention);
     ops::matmul(s.att.data(), T, Q, L.wo, nullptr, s.tmp.data(), pool);
-    for (int64_t i = 0; i < T * H; ++i) s.x[static_cast<size_t>(i)] += s.tmp[static_cast<size_t>(i)];
+    clock.lap(ForwardTimes::kWo);
+    add_residual();
 
-    ops::rmsnorm(s.x.data(), L.ffn_norm.data(), T, H, c.rms_norm_eps, s.xn.data());
+    norm(L.ffn_norm);
     ops::matmul_many(s.xn.data(), T, H, {{&L.w_gate, nullptr, s.ffn_gate.data()}, {&L.w_up, nullptr, s.ffn_up.data()}},
                      pool);
-    ops::silu_mul(s.ffn_gate.data(), s.ffn_up.data(), s.ffn_gate.data(), T * F);
+    clock.lap(ForwardTimes::kGateUp);
+    // Elementwise: any split gives every element the same operations.
+    for_rows(pool, T, F, [&](int64_t t0, int64_t t1) {
+      ops::silu_mul(s.ffn_gate.data() + t0 * F, s.ffn_up.data() + t0 * F, s.ffn_gate.data() + t0 * F, (t1 - t0) * F);
+    });
+    clock.lap(ForwardTimes::kSiluMul);
     ops::matmul(s.ffn_gate.data(), T, F, L.w_down, nullptr, s.tmp.data(), pool);
-    for (int64_t i = 0; i < T * H; ++i) s.x[static_cast<size_t>(i)] += s.tmp[static_cast<size_t>(i)];
+    clock.lap(ForwardTimes::kDown);
+    add_residual();
   }
 
   // Final norm and output head, only for the rows that want logits.
@@ -376,8 +453,11 @@ Status Model::forward(std::span<const SeqChunk> batch, KvCache& cache, std::vect
   }
   s.xn.resize(static_cast<size_t>(std::max(T, n_out) * H));
   ops::rmsnorm(s.last.data(), weights_.output_norm.data(), n_out, H, c.rms_norm_eps, s.xn.data());
+  clock.lap(ForwardTimes::kNorm);
   logits.resize(static_cast<size_t>(n_out * V));
   ops::matmul(s.xn.data(), n_out, H, weights_.output, nullptr, logits.data(), pool);
+  clock.lap(ForwardTimes::kHead);
+  if (s.times != nullptr) ++s.times->calls;
   return ok_status();
 }
 

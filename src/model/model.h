@@ -48,10 +48,35 @@ struct SeqChunk {
   bool all_logits = false;               // logits for every token, else only for the last
 };
 
+// Where forward() spends its wall time, by operation, summed over calls.
+// Each op's time is measured on the calling thread around the whole op, so
+// a parallel op counts its wall time once, not once per worker.
+struct ForwardTimes {
+  enum Op {
+    kEmbed,      // token embedding rows, batch bookkeeping
+    kNorm,       // RMSNorm before attention, before the FFN, and the final one
+    kQkv,        // Q, K, V projections
+    kRopeKv,     // RoPE on Q and K, K/V rows into the cache
+    kAttention,  // attention over the KV cache
+    kWo,         // output projection
+    kResidual,   // residual adds
+    kGateUp,     // FFN gate and up projections
+    kSiluMul,    // SwiGLU
+    kDown,       // FFN down projection
+    kHead,       // output head
+    kCount
+  };
+  double seconds[kCount] = {};
+  int64_t calls = 0;
+  static const char* name(int op);
+  double total() const;
+};
+
 // Reusable scratch memory for forward(); one per thread that calls forward.
 struct ForwardScratch {
   std::vector<float> x, xn, q, k, v, att, ffn_gate, ffn_up, ffn_out, tmp, last;
   std::vector<int32_t> pos;
+  ForwardTimes* times = nullptr;  // when set, forward() adds its op times here
 };
 
 class Model {
