@@ -104,7 +104,8 @@ def main():
                                 "--model", kjv, "--tokens", tok_file, "--window", "128"],
                                check=True, capture_output=True, text=True)
             res = json.loads(r.stdout.strip().splitlines()[-1])
-            res["tokens_file"] = tok_file
+            # Beside this file, so the data can be copied to another machine.
+            res["tokens_file"] = os.path.basename(tok_file)
             with open(ppl_out + ".tmp", "w") as f:
                 json.dump(res, f)
             os.replace(ppl_out + ".tmp", ppl_out)
