@@ -9,6 +9,60 @@ using nlohmann::json;
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+json stream_chunk_json(const ChunkHeader& h, int32_t i, const json& payload, const json* logprobs,
+                       const char* finish) {
+  json choice;
+  choice["index"] = i;
+  if (h.endpoint == Endpoint::kChat)
+    choice["delta"] = payload;
+  else
+    choice["text"] = payload.value("text", "");
+  choice["logprobs"] = logprobs ? *logprobs : json(nullptr);
+  choice["finish_reason"] = finish ? json(finish) : json(nullptr);
+  json j = {{"id", h.id},
+            {"object", h.endpoint == Endpoint::kChat ? "chat.completion.chunk" : "text_completion"},
+            {"created", h.created},
+            {"model", h.model},
+            {"choices", json::array({choice})}};
+  if (h.include_usage) j["usage"] = nullptr;
+  return j;
+}
+
+// nlohmann's objects keep their keys sorted, so the chunk reads
+//   {"choices":[CHOICE],"created":..,"id":..,"model":..,"object":..[,"usage":null]}
+// with CHOICE {"delta":{"content":T},"finish_reason":null,"index":i,"logprobs":null}
+// (chat) or {"finish_reason":null,"index":i,"logprobs":null,"text":T}.
+TextChunkWriter::TextChunkWriter(const ChunkHeader& h) : chat_(h.endpoint == Endpoint::kChat) {
+  json rest = {{"id", h.id},
+               {"object", chat_ ? "chat.completion.chunk" : "text_completion"},
+               {"created", h.created},
+               {"model", h.model}};
+  if (h.include_usage) rest["usage"] = nullptr;
+  const std::string r = dump(rest);  // {"created":..,...}
+  tail_ = "}]," + r.substr(1) + "\n\n";
+}
+
+std::string TextChunkWriter::event(int32_t i, std::string_view text) const {
+  const std::string t = dump(json(std::string(text)));
+  const std::string idx = std::to_string(i);
+  std::string out;
+  out.reserve(96 + t.size() + tail_.size());
+  if (chat_) {
+    out += "data: {\"choices\":[{\"delta\":{\"content\":";
+    out += t;
+    out += "},\"finish_reason\":null,\"index\":";
+    out += idx;
+    out += ",\"logprobs\":null";
+  } else {
+    out += "data: {\"choices\":[{\"finish_reason\":null,\"index\":";
+    out += idx;
+    out += ",\"logprobs\":null,\"text\":";
+    out += t;
+  }
+  out += tail_;
+  return out;
+}
+
 std::string to_json(const ApiError& e) {
   json o;
   o["message"] = e.message;

@@ -76,4 +76,33 @@ nlohmann::json completion_logprobs_json(const std::vector<LogprobEntry>& entries
 // nlohmann::json::dump that replaces invalid UTF-8 instead of throwing.
 std::string dump(const nlohmann::json& j);
 
+// The fields every streamed chunk of one response repeats.
+struct ChunkHeader {
+  Endpoint endpoint = Endpoint::kCompletions;
+  std::string id;
+  int64_t created = 0;
+  std::string model;
+  bool include_usage = false;  // chunks then carry "usage": null
+};
+
+// One streamed chunk object for choice i: chat {"delta": payload}, completions
+// {"text": payload["text"]}; logprobs and finish may be null.
+nlohmann::json stream_chunk_json(const ChunkHeader& h, int32_t i, const nlohmann::json& payload,
+                                 const nlohmann::json* logprobs, const char* finish);
+
+// The SSE event ("data: ...\n\n") of a chunk that carries only text for
+// choice i, which is every token of a stream without logprobs: the bytes of
+// "data: " + dump(stream_chunk_json(...)) + "\n\n", written straight into a
+// string instead of through a JSON tree (the I/O thread builds one per
+// token of every stream).
+class TextChunkWriter {
+ public:
+  explicit TextChunkWriter(const ChunkHeader& h);
+  std::string event(int32_t i, std::string_view text) const;
+
+ private:
+  bool chat_;
+  std::string tail_;  // from the end of the choices array to the end of the event
+};
+
 }  // namespace tandem::server

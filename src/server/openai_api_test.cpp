@@ -123,5 +123,26 @@ TEST(OpenAiApi, LogprobObjects) {
   EXPECT_FLOAT_EQ(t["top_logprobs"][0]["b"].get<float>(), -1.5f);
 }
 
+// The per-token SSE event written without a JSON tree must be byte for byte
+// the tree's: chat and completions, with and without usage, any choice
+// index, text that needs escaping, non-ASCII and partial UTF-8.
+TEST(OpenAiApi, TextChunkWriterMatchesTheJsonTree) {
+  for (Endpoint ep : {Endpoint::kChat, Endpoint::kCompletions}) {
+    for (bool usage : {false, true}) {
+      const ChunkHeader h{ep, "cmpl-\"x\"-42", 1764200000, "tiny \\ model", usage};
+      const TextChunkWriter w(h);
+      for (int32_t i : {0, 3, 12}) {
+        for (std::string text : {"", "hello", " quote \" back\\slash", "new\nline\ttab\r", "\x01\x1f ctrl",
+                                 "\xc3\xbcn\xc3\xaf \xe2\x9c\x93", "\xe2\x82", "</script>"}) {
+          const nlohmann::json payload =
+              ep == Endpoint::kChat ? nlohmann::json{{"content", text}} : nlohmann::json{{"text", text}};
+          const std::string want = "data: " + dump(stream_chunk_json(h, i, payload, nullptr, nullptr)) + "\n\n";
+          EXPECT_EQ(w.event(i, text), want) << "chat=" << (ep == Endpoint::kChat) << " usage=" << usage;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tandem::server

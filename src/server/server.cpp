@@ -7,6 +7,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <unordered_map>
 
@@ -94,6 +95,8 @@ struct Server::Impl {
     int open = 0;
     int32_t prompt_tokens = 0;
     int32_t cached_tokens = 0;
+    ChunkHeader head;                          // streams: what every chunk repeats
+    std::optional<TextChunkWriter> text_chunk;  // streams: the per-token events
   };
 
   Impl(Engine& e, const Tokenizer& t, ServerOptions o)
@@ -283,6 +286,8 @@ struct Server::Impl {
     ex->open = p.n;
     ex->params = std::move(p);
     if (ex->params.stream) {
+      ex->head = ChunkHeader{ex->params.endpoint, ex->id, ex->created, opt.model_name, ex->params.include_usage};
+      ex->text_chunk.emplace(ex->head);
       ++responses_by_status[200];
       http->start_stream(c, 200, "text/event-stream");
       if (endpoint == Endpoint::kChat)
@@ -298,21 +303,7 @@ struct Server::Impl {
   // One streamed chunk for choice i. chat: `payload` is the delta;
   // completions: {"text": ...}.
   json chunk(const Exchange& ex, int32_t i, const json& payload, const json* logprobs, const char* finish) {
-    json choice;
-    choice["index"] = i;
-    if (ex.params.endpoint == Endpoint::kChat)
-      choice["delta"] = payload;
-    else
-      choice["text"] = payload.value("text", "");
-    choice["logprobs"] = logprobs ? *logprobs : json(nullptr);
-    choice["finish_reason"] = finish ? json(finish) : json(nullptr);
-    json j = {{"id", ex.id},
-              {"object", ex.params.endpoint == Endpoint::kChat ? "chat.completion.chunk" : "text_completion"},
-              {"created", ex.created},
-              {"model", opt.model_name},
-              {"choices", json::array({choice})}};
-    if (ex.params.include_usage) j["usage"] = nullptr;
-    return j;
+    return stream_chunk_json(ex.head, i, payload, logprobs, finish);
   }
 
   json usage(const Exchange& ex) const {
@@ -361,7 +352,10 @@ struct Server::Impl {
       ++ch.tokens;
       if (ex.params.logprobs >= 0) new_lp.push_back(logprob_entry(ev));
     }
-    if (stream && (!ev.text.empty() || !new_lp.empty())) {
+    if (stream && new_lp.empty() && !ev.text.empty()) {
+      http->send(ex.conn, ex.text_chunk->event(i, ev.text));
+      ch.text_offset += ev.text.size();
+    } else if (stream && (!ev.text.empty() || !new_lp.empty())) {
       json lp;
       const json* lpp = nullptr;
       if (!new_lp.empty()) {
