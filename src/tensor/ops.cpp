@@ -98,6 +98,32 @@ void run_rows(ThreadPool* pool, size_t n, size_t grain, const std::function<void
   }
 }
 
+// Runs fn(i0, i1, p0, p1) -- rows [i0, i1) of the activations against
+// panels [p0, p1) -- over all n rows and `panels` panels of a packed matmul.
+// Decode and batches up to kRowBlock rows: guided chunks of panels, at least
+// 2, each over all rows. Prefill: the units are (block of kRowBlock rows,
+// panel) and chunks hold at least 8 of them, so every block of activations a
+// thread brings into its L2 serves 4 or more panel pairs. Over all rows, the
+// guided chunks shrank to 2-8 panels at 16 threads and each of them streamed
+// all of x again (the kernels' row blocks are kRowBlock rows too).
+// Splitting never changes results: each output's chain is the same.
+void run_packed(ThreadPool* pool, int64_t n, size_t panels,
+                const std::function<void(int64_t, int64_t, size_t, size_t)>& fn) {
+  constexpr int64_t kRowBlock = 192;
+  if (n <= kRowBlock || pool == nullptr || pool->size() == 1) {
+    run_rows(pool, panels, 2, [&](size_t p0, size_t p1) { fn(0, n, p0, p1); });
+    return;
+  }
+  const size_t blocks = static_cast<size_t>((n + kRowBlock - 1) / kRowBlock);
+  pool->parallel_for(blocks * panels, 8, [&](size_t u0, size_t u1) {
+    for (size_t b = u0 / panels; b * panels < u1; ++b) {
+      const size_t p0 = std::max(u0, b * panels) - b * panels, p1 = std::min(u1, (b + 1) * panels) - b * panels;
+      const int64_t i0 = static_cast<int64_t>(b) * kRowBlock;
+      fn(i0, std::min(n, i0 + kRowBlock), p0, p1);
+    }
+  });
+}
+
 bool is_int8_dtype(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0 || is_kquant(t); }
 
 // Activations quantized per block of 32 for the q8_0 / q4_0 integer dot
@@ -163,15 +189,17 @@ void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const flo
       return;
     }
     const size_t panels = static_cast<size_t>(packed::n_panels(m));
+    const int64_t nb = k / 32;
     if (xq != nullptr) {
       const PackedQ8AFn fn = packed_q8a_fn();
-      run_rows(pool, panels, 2, [=](size_t p0, size_t p1) {
-        fn(t, wbase, xq, xsum, n, k, m, static_cast<int64_t>(p0), static_cast<int64_t>(p1), bias, y);
+      run_packed(pool, n, panels, [=](int64_t i0, int64_t i1, size_t p0, size_t p1) {
+        fn(t, wbase, xq + i0 * nb, xsum + i0 * nb, i1 - i0, k, m, static_cast<int64_t>(p0), static_cast<int64_t>(p1),
+           bias, y + i0 * m);
       });
     } else {
       const PackedFn fn = packed_fn();
-      run_rows(pool, panels, 2, [=](size_t p0, size_t p1) {
-        fn(t, wbase, x, n, k, m, static_cast<int64_t>(p0), static_cast<int64_t>(p1), bias, y);
+      run_packed(pool, n, panels, [=](int64_t i0, int64_t i1, size_t p0, size_t p1) {
+        fn(t, wbase, x + i0 * k, i1 - i0, k, m, static_cast<int64_t>(p0), static_cast<int64_t>(p1), bias, y + i0 * m);
       });
     }
     return;
@@ -218,17 +246,19 @@ void matmul_many(const float* x, int64_t n, int64_t k, std::initializer_list<Mat
   size_t start[kMax + 1] = {0};
   for (size_t i = 0; i < nt; ++i)
     start[i + 1] = start[i] + static_cast<size_t>(packed::n_panels(tg[i].w->dim(0)));
-  run_rows(pool, start[nt], 2, [=, &start](size_t u0, size_t u1) {
+  const int64_t nb = k / 32;
+  run_packed(pool, n, start[nt], [=, &start](int64_t i0, int64_t i1, size_t u0, size_t u1) {
     for (size_t i = 0; i < nt; ++i) {
       const size_t a = std::max(u0, start[i]), b = std::min(u1, start[i + 1]);
       if (a >= b) continue;
       const TensorView& w = *tg[i].w;
       const auto* wb = static_cast<const uint8_t*>(w.data);
+      const int64_t m = w.dim(0);
       const auto p0 = static_cast<int64_t>(a - start[i]), p1 = static_cast<int64_t>(b - start[i]);
       if (int8) {
-        q8a_fn(w.dtype, wb, xq, xsum, n, k, w.dim(0), p0, p1, tg[i].bias, tg[i].y);
+        q8a_fn(w.dtype, wb, xq + i0 * nb, xsum + i0 * nb, i1 - i0, k, m, p0, p1, tg[i].bias, tg[i].y + i0 * m);
       } else {
-        float_fn(w.dtype, wb, x, n, k, w.dim(0), p0, p1, tg[i].bias, tg[i].y);
+        float_fn(w.dtype, wb, x + i0 * k, i1 - i0, k, m, p0, p1, tg[i].bias, tg[i].y + i0 * m);
       }
     }
   });

@@ -317,15 +317,16 @@ TEST(OpsTest, FastPathsMatchScalarReference) {
   }
 }
 
-// kPanel8 kernels across k-blocks (256 columns) and row blocks (96 / 64
-// rows): every row of a 101-row batch equals that row alone, and the same
-// rows in small batches, bitwise.
+// kPanel8 kernels across k-blocks (256 columns) and row blocks (the
+// kernels' 64 / 192-row passes, and the 192-row blocks that prefill work is
+// split into over threads): every row of a 401-row batch equals that row
+// alone, and the same rows in small batches, bitwise.
 TEST(OpsTest, Panel8IsBatchInvariantAcrossBlocks) {
   const IsaGuard isa_guard;
   if (!ops::set_isa(ops::Isa::kAvx2)) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C";
   for (ops::Isa isa : {ops::Isa::kAvx2, ops::Isa::kAvx512}) {
   if (!ops::set_isa(isa)) continue;
-  const int64_t n = 101, m = 27;
+  const int64_t n = 401, m = 27;
   for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K,
                   DType::kQ6_K}) {
     const int64_t k = is_kquant(t) ? 768 : 544;
@@ -333,7 +334,7 @@ TEST(OpsTest, Panel8IsBatchInvariantAcrossBlocks) {
     std::vector<float> w = randn(static_cast<size_t>(m * k), 32, 0.1f);
     std::vector<float> bias = randn(static_cast<size_t>(m), 33);
     const QuantWeight q = make_panel8(make_weight(t, w, m, k));
-    ThreadPool pool(2);
+    ThreadPool pool(3);
     std::vector<float> all(static_cast<size_t>(n * m));
     ops::matmul(x.data(), n, k, q.view, bias.data(), all.data(), &pool);
     for (int64_t i = 0; i < n; i += 7) {
@@ -415,14 +416,16 @@ TEST(OpsTest, MatmulManyIsBitwiseSeparateMatmuls) {
           QuantWeight q = make_weight(g[i], std::vector<float>(w.begin(), w.begin() + ms[i] * k), ms[i], k);
           ws.push_back(panel8 ? make_panel8(q) : std::move(q));
         }
-        for (int64_t n : {1, 3, 13}) {
+        // 250 rows: prefill work is split into 192-row blocks x panels.
+        for (int64_t n : {1, 3, 13, 250}) {
           std::vector<float> x = randn(static_cast<size_t>(n * k), static_cast<uint32_t>(50 + n));
           std::vector<std::vector<float>> sep(g.size()), many(g.size());
           ThreadPool pool(2);
           for (size_t i = 0; i < g.size(); ++i) {
             sep[i].assign(static_cast<size_t>(n * ms[i]), 0.0f);
             many[i].assign(sep[i].size(), -1.0f);
-            ops::matmul(x.data(), n, k, ws[i].view, i == 1 ? bias.data() : nullptr, sep[i].data(), &pool);
+            // One thread: no split at all.
+            ops::matmul(x.data(), n, k, ws[i].view, i == 1 ? bias.data() : nullptr, sep[i].data(), nullptr);
           }
           if (g.size() == 3) {
             ops::matmul_many(x.data(), n, k,
