@@ -528,8 +528,8 @@ TANDEM_AVX512_FN void matmul_packed_q8a_t(const uint8_t* w, const BlockQ8A* xq, 
   if (pe < p1) matmul_packed_q8a_avx2(T, w, xq, xsum, n, k, m, pe, p1, bias, y);
   const Out o{y, m, bias, true, true};
   // K-quant tiles keep two integer sums (and, for q4_K / q5_K, a second
-  // float chain) per accumulator: at most 4 rows x 1 pair or 2 x 2 fit the
-  // 32 registers.
+  // float chain) per accumulator: for q4_K / q5_K at most 4 rows x 1 pair
+  // or 2 x 2 fit the 32 registers.
   constexpr bool kKQuant = T == DType::kQ4_K || T == DType::kQ5_K || T == DType::kQ6_K;
   if (n == 1) {
     q8a_decode<T, 1>(w, pbytes, xq, xsum, nb, p0, pe, o);
@@ -541,7 +541,10 @@ TANDEM_AVX512_FN void matmul_packed_q8a_t(const uint8_t* w, const BlockQ8A* xq, 
       return;
     }
   }
-  constexpr int kIr = kKQuant ? 4 : 8;
+  // q6_K has no second float chain (no mins): 8 rows x 1 pair is 16
+  // integer sums + 8 accumulators, and halves how often the pair's weights
+  // (74 KiB for k = 5632, more than L1) come back from L2 per pass.
+  constexpr int kIr = T == DType::kQ6_K ? 8 : kKQuant ? 4 : 8;
   // Rows of x per pass: their quantized blocks stay in L2 while a pair of
   // panels sits in L1.
   const int64_t nc = std::clamp<int64_t>(int64_t{160 * 1024} / (nb * 36) / 8 * 8, 8, 64);
