@@ -85,6 +85,10 @@ void silu_mul_avx2(const float* gate, const float* up, float* out, int64_t n);
 void rope_neox_avx2(float* v, const float* cs, const float* sn, int half);
 void attend_avx2(const float* q, int heads, const float* const* k_rows, const float* const* v_rows, int64_t n,
                  int hd, float scale, float* scores, float* out);
+// attend_avx2's contract with AVX-512 (F, DQ; only called after
+// cpu_has_avx512()), bitwise its results (src/tensor/kernels_ops_avx512.cpp).
+void attend_avx512(const float* q, int heads, const float* const* k_rows, const float* const* v_rows, int64_t n,
+                   int hd, float scale, float* scores, float* out);
 
 // Which dtypes the kernels handle: the scalar reference and AVX2 cover the
 // same set (ops::matmul_supports reports it).

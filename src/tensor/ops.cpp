@@ -340,6 +340,8 @@ void softmax(float* x, int64_t n) {
 
 void attend(const float* q, int heads, const float* const* k_rows, const float* const* v_rows, int64_t n, int hd,
             float scale, float* scores, float* out) {
+  if (active_isa() == Isa::kAvx512)
+    return kernels::attend_avx512(q, heads, k_rows, v_rows, n, hd, scale, scores, out);
   if (active_isa() != Isa::kScalar)
     return kernels::attend_avx2(q, heads, k_rows, v_rows, n, hd, scale, scores, out);
   for (int g = 0; g < heads; ++g) {

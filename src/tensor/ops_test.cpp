@@ -556,6 +556,37 @@ TEST(OpsTest, GroupedAttentionIsBitwisePerHead) {
   }
 }
 
+// AVX-512 attention runs every score's and every output's operations as the
+// AVX2 kernel does: bitwise the same for head sizes 16 to 256 (one to eight
+// 512-bit registers per output chunk, and more than one chunk), GQA groups,
+// lengths around the 4-key groups and 32-position blocks; other head sizes
+// fall back to AVX2.
+TEST(OpsTest, Avx512AttentionIsBitwiseAvx2) {
+  const IsaGuard isa_guard;
+  if (!ops::set_isa(ops::Isa::kAvx512)) GTEST_SKIP() << "CPU lacks AVX-512 F/BW/VL/DQ/VNNI";
+  for (int hd : {16, 64, 80, 128, 256, 40}) {
+    for (int heads : {1, 3, 8}) {
+      for (int64_t n : {1, 3, 4, 5, 31, 32, 33, 100, 257}) {
+        std::vector<float> q = randn(static_cast<size_t>(heads * hd), 14),
+                           k = randn(static_cast<size_t>(n * hd), 15), v = randn(static_cast<size_t>(n * hd), 16);
+        std::vector<const float*> kr, vr;
+        for (int64_t j = 0; j < n; ++j) {
+          kr.push_back(k.data() + j * hd);
+          vr.push_back(v.data() + j * hd);
+        }
+        std::vector<float> scores(static_cast<size_t>(heads * n)), a(static_cast<size_t>(heads * hd), -1.0f),
+            b(a.size(), -2.0f);
+        ASSERT_TRUE(ops::set_isa(ops::Isa::kAvx2));
+        ops::attend(q.data(), heads, kr.data(), vr.data(), n, hd, 0.125f, scores.data(), a.data());
+        ASSERT_TRUE(ops::set_isa(ops::Isa::kAvx512));
+        ops::attend(q.data(), heads, kr.data(), vr.data(), n, hd, 0.125f, scores.data(), b.data());
+        ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)))
+            << "hd=" << hd << " heads=" << heads << " n=" << n;
+      }
+    }
+  }
+}
+
 TEST(OpsTest, RmsNormAndSoftmax) {
   std::vector<float> x{1, 2, 3, 4}, w{1, 1, 2, 0.5f}, y(4);
   ops::rmsnorm(x.data(), w.data(), 1, 4, 0.0f, y.data());
