@@ -1,6 +1,7 @@
-// AVX-512 attention over cached K/V rows: the contract of attend_avx2
-// (kernels_ops_avx2.cpp), with every output's operations exactly those of
-// the AVX2 kernel, so the results are bitwise the same:
+// AVX-512 row ops: attention over cached K/V rows, SwiGLU, softmax and
+// RMSNorm, with the contracts of their AVX2 versions (kernels_ops_avx2.cpp)
+// and every output's operations exactly those of the AVX2 kernel, so the
+// results are bitwise the same. Attention:
 //   scores: a 512-bit accumulator per key holds, in lanes 0..7 and 8..15, the
 //           two 8-lane FMA chains the AVX2 dot4 keeps over each 16-wide chunk
 //           of head dimensions; they are added, halved and reduced in the
@@ -8,14 +9,20 @@
 //   output: out[d] is one FMA chain over the positions in ascending order,
 //           16 dimensions per register instead of 8, blocks of positions
 //           parked in `out` as in the AVX2 kernel.
-// Softmax, single-key scores and head sizes that are not a multiple of 16
-// run the AVX2 code.
+// Single-key scores and head sizes that are not a multiple of 16 run the
+// AVX2 code. SwiGLU and softmax use exp16, exp8's steps on 16 lanes; softmax
+// adds the exponentials into its 8-lane sum half a register at a time, in
+// the AVX2 order. RMSNorm takes its sum of squares from the AVX2 dot and
+// scales 16 values per step. RoPE stays AVX2.
 //
 // As in kernels_packed_avx512.cpp, the instruction set is switched on by a
 // pragma after the includes, not by a compiler flag.
 #include <immintrin.h>
 
 #include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdint>
 
 #include "tensor/kernels.h"
 
@@ -51,7 +58,107 @@ TANDEM_AVX512_FN inline void dot4(const float* q, const float* const* k, int64_t
   _mm_storeu_ps(out, _mm_mul_ps(r, _mm_set1_ps(scale)));
 }
 
+// e^x for 16 lanes: exp8 of kernels_ops_avx2.cpp step for step (the same
+// clamps, rounding, Cody-Waite split, polynomial and 2^n by exponent bits),
+// so each lane is bitwise exp8's.
+TANDEM_AVX512_FN inline __m512 exp16(__m512 x) {
+  const __m512 hi = _mm512_set1_ps(88.7228f), lo = _mm512_set1_ps(-87.3365f);
+  const __mmask16 big = _mm512_cmp_ps_mask(x, hi, _CMP_GT_OQ);
+  const __mmask16 small = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+  x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 720);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  const __m512i ni = _mm512_cvtps_epi32(n);
+  const __m512i n1 = _mm512_srai_epi32(ni, 1), n2 = _mm512_sub_epi32(ni, n1);
+  const __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, _mm512_set1_epi32(127)), 23));
+  const __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, _mm512_set1_epi32(127)), 23));
+  __m512 y = _mm512_mul_ps(_mm512_mul_ps(p, s1), s2);
+  y = _mm512_mask_blend_ps(big, y, _mm512_set1_ps(__builtin_inff()));
+  return _mm512_mask_blend_ps(small, y, _mm512_setzero_ps());
+}
+
+// Lanes [0, n) for n < 16.
+TANDEM_AVX512_FN inline __mmask16 first(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
+
 }  // namespace
+
+TANDEM_AVX512_FN void silu_mul_avx512(const float* gate, const float* up, float* out, int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  auto f = [&](__m512 g, __m512 u) {
+    const __m512 e = exp16(_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(g), _mm512_set1_epi32(INT32_MIN))));
+    return _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), u);
+  };
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, f(_mm512_loadu_ps(gate + i), _mm512_loadu_ps(up + i)));
+  if (i < n) {
+    const __mmask16 k = first(n - i);
+    _mm512_mask_storeu_ps(out + i, k, f(_mm512_maskz_loadu_ps(k, gate + i), _mm512_maskz_loadu_ps(k, up + i)));
+  }
+}
+
+TANDEM_AVX512_FN void softmax_avx512(float* x, int64_t n) {
+  if (n < 16) return softmax_avx2(x, n);
+  // The maximum does not depend on the order it is taken in.
+  __m512 mx = _mm512_set1_ps(-__builtin_inff());
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(x + i));
+  float m = _mm512_reduce_max_ps(mx);
+  for (int64_t j = i; j < n; ++j) m = std::fmax(m, x[j]);
+  const __m512 mv = _mm512_set1_ps(m);
+  // AVX2's sum: an 8-lane accumulator, one 8-value chunk after another, the
+  // last partial chunk masked; then its hsum.
+  __m256 sum = _mm256_setzero_ps();
+  for (i = 0; i + 16 <= n; i += 16) {
+    const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), mv));
+    _mm512_storeu_ps(x + i, e);
+    sum = _mm256_add_ps(sum, _mm512_castps512_ps256(e));
+    sum = _mm256_add_ps(sum, _mm512_extractf32x8_ps(e, 1));
+  }
+  if (i < n) {
+    const __mmask16 k = first(n - i);
+    const __m512 e = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), mv)));
+    _mm512_mask_storeu_ps(x + i, k, e);
+    sum = _mm256_add_ps(sum, _mm512_castps512_ps256(e));
+    if (n - i > 8) sum = _mm256_add_ps(sum, _mm512_extractf32x8_ps(e, 1));
+  }
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_movehdup_ps(h));
+  const __m512 inv = _mm512_set1_ps(1.0f / _mm_cvtss_f32(h));
+  for (i = 0; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv));
+  if (i < n) {
+    const __mmask16 k = first(n - i);
+    _mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), inv));
+  }
+}
+
+TANDEM_AVX512_FN void rmsnorm_avx512(const float* x, const float* weight, int64_t n_rows, int64_t dim, float eps,
+                                     float* y) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* xr = x + r * dim;
+    float* yr = y + r * dim;
+    const float ss = dot_avx2(xr, xr, dim);
+    const __m512 scale = _mm512_set1_ps(1.0f / std::sqrt(ss / static_cast<float>(dim) + eps));
+    int64_t i = 0;
+    for (; i + 16 <= dim; i += 16)
+      _mm512_storeu_ps(yr + i, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(xr + i), scale), _mm512_loadu_ps(weight + i)));
+    if (i < dim) {
+      const __mmask16 k = first(dim - i);
+      _mm512_mask_storeu_ps(
+          yr + i, k,
+          _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, xr + i), scale), _mm512_maskz_loadu_ps(k, weight + i)));
+    }
+  }
+}
 
 TANDEM_AVX512_FN void attend_avx512(const float* q, int heads, const float* const* k_rows,
                                     const float* const* v_rows, int64_t n, int hd, float scale, float* scores,
@@ -71,7 +178,7 @@ TANDEM_AVX512_FN void attend_avx512(const float* q, int heads, const float* cons
       for (; j < je; ++j) sg[j] = dot_avx2(qg, k_rows[j], hd) * scale;
     }
   }
-  for (int g = 0; g < heads; ++g) softmax_avx2(scores + g * n, n);
+  for (int g = 0; g < heads; ++g) softmax_avx512(scores + g * n, n);
   for (int d = 0; d < hd;) {
     const int nv = std::min(8, (hd - d) / 16);
     for (int64_t jb = 0; jb < n; jb += kJb) {

@@ -265,6 +265,7 @@ void matmul_many(const float* x, int64_t n, int64_t k, std::initializer_list<Mat
 }
 
 void rmsnorm(const float* x, const float* weight, int64_t n_rows, int64_t dim, float eps, float* y) {
+  if (active_isa() == Isa::kAvx512) return kernels::rmsnorm_avx512(x, weight, n_rows, dim, eps, y);
   if (active_isa() != Isa::kScalar) return kernels::rmsnorm_avx2(x, weight, n_rows, dim, eps, y);
   for (int64_t r = 0; r < n_rows; ++r) {
     const float* xr = x + r * dim;
@@ -317,6 +318,7 @@ void rope(float* x, const int32_t* pos, int64_t n_tokens, int n_heads, const Rop
 }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  if (active_isa() == Isa::kAvx512) return kernels::silu_mul_avx512(gate, up, out, n);
   if (active_isa() != Isa::kScalar) return kernels::silu_mul_avx2(gate, up, out, n);
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
@@ -325,6 +327,7 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
 }
 
 void softmax(float* x, int64_t n) {
+  if (active_isa() == Isa::kAvx512) return kernels::softmax_avx512(x, n);
   if (active_isa() != Isa::kScalar) return kernels::softmax_avx2(x, n);
   if (n <= 0) return;
   float mx = x[0];

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -584,6 +585,42 @@ TEST(OpsTest, Avx512AttentionIsBitwiseAvx2) {
             << "hd=" << hd << " heads=" << heads << " n=" << n;
       }
     }
+  }
+}
+
+// The AVX-512 row ops are bitwise their AVX2 versions: RMSNorm, softmax
+// and SwiGLU over lengths around the 8- and 16-wide steps, with exp's
+// overflow and underflow sides.
+TEST(OpsTest, Avx512RowOpsAreBitwiseAvx2) {
+  const IsaGuard isa_guard;
+  if (!ops::set_isa(ops::Isa::kAvx512)) GTEST_SKIP() << "CPU lacks AVX-512 F/BW/VL/DQ/VNNI";
+  auto both = [](const std::function<std::vector<float>()>& run) {
+    EXPECT_TRUE(ops::set_isa(ops::Isa::kAvx2));
+    const std::vector<float> a = run();
+    EXPECT_TRUE(ops::set_isa(ops::Isa::kAvx512));
+    const std::vector<float> b = run();
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  };
+  for (int64_t n : {1, 5, 8, 15, 16, 17, 24, 31, 32, 33, 64, 100, 300, 2051}) {
+    EXPECT_TRUE(both([&] {
+      std::vector<float> x = randn(static_cast<size_t>(3 * n), 1, 2.0f), w = randn(static_cast<size_t>(n), 2);
+      std::vector<float> y(x.size());
+      ops::rmsnorm(x.data(), w.data(), 3, n, 1e-5f, y.data());
+      return y;
+    })) << "rmsnorm n=" << n;
+    EXPECT_TRUE(both([&] {
+      std::vector<float> x = randn(static_cast<size_t>(n), 3, 30.0f);
+      ops::softmax(x.data(), n);
+      return x;
+    })) << "softmax n=" << n;
+    EXPECT_TRUE(both([&] {
+      std::vector<float> g = randn(static_cast<size_t>(n), 4, 6.0f), u = randn(static_cast<size_t>(n), 5);
+      g[0] = -100.0f;
+      if (n > 1) g[static_cast<size_t>(n - 1)] = 100.0f;
+      std::vector<float> out(g.size());
+      ops::silu_mul(g.data(), u.data(), out.data(), n);
+      return out;
+    })) << "silu n=" << n;
   }
 }
 
