@@ -91,17 +91,24 @@ TANDEM_AVX512_FN inline __mmask16 first(int64_t n) { return static_cast<__mmask1
 
 }  // namespace
 
+namespace {
+
+// silu(g) * u as silu_mul_avx2 computes it: g / (1 + e^-g), times u.
+TANDEM_AVX512_FN inline __m512 silu_mul16(__m512 g, __m512 u) {
+  const __m512 e = exp16(_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(g), _mm512_set1_epi32(INT32_MIN))));
+  return _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), u);
+}
+
+}  // namespace
+
 TANDEM_AVX512_FN void silu_mul_avx512(const float* gate, const float* up, float* out, int64_t n) {
-  const __m512 one = _mm512_set1_ps(1.0f);
-  auto f = [&](__m512 g, __m512 u) {
-    const __m512 e = exp16(_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(g), _mm512_set1_epi32(INT32_MIN))));
-    return _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), u);
-  };
+  // silu_mul16 is a function rather than a lambda: clang gives a lambda no
+  // target attribute, and 512-bit arguments need one.
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, f(_mm512_loadu_ps(gate + i), _mm512_loadu_ps(up + i)));
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, silu_mul16(_mm512_loadu_ps(gate + i), _mm512_loadu_ps(up + i)));
   if (i < n) {
     const __mmask16 k = first(n - i);
-    _mm512_mask_storeu_ps(out + i, k, f(_mm512_maskz_loadu_ps(k, gate + i), _mm512_maskz_loadu_ps(k, up + i)));
+    _mm512_mask_storeu_ps(out + i, k, silu_mul16(_mm512_maskz_loadu_ps(k, gate + i), _mm512_maskz_loadu_ps(k, up + i)));
   }
 }
 
