@@ -99,6 +99,39 @@ inline void dot4(const float* q, const float* const* k, int64_t n, float scale, 
   _mm_storeu_ps(out, _mm_mul_ps(r, _mm_set1_ps(scale)));
 }
 
+// Scores of two heads (q0, q1) against two keys (k0, k1), times scale, into
+// out0[0..1] and out1[0..1]: each score with dot4's two chains and its
+// final reduction, so bitwise dot4's and dot()'s; n % 16 == 0. Each K load
+// feeds two FMAs (8 loads per 8 FMAs, dot4 has 10).
+inline void dot2x2(const float* q0, const float* q1, const float* const* k, int64_t n, float scale, float* out0,
+                   float* out1) {
+  __m256 s0[4], s1[4];  // combination c = 2 * head + key
+  for (int c = 0; c < 4; ++c) s0[c] = s1[c] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __m256 ka = _mm256_loadu_ps(k[0] + i), kb = _mm256_loadu_ps(k[0] + i + 8);
+    const __m256 la = _mm256_loadu_ps(k[1] + i), lb = _mm256_loadu_ps(k[1] + i + 8);
+    const __m256 qa = _mm256_loadu_ps(q0 + i), qb = _mm256_loadu_ps(q0 + i + 8);
+    s0[0] = _mm256_fmadd_ps(qa, ka, s0[0]);
+    s1[0] = _mm256_fmadd_ps(qb, kb, s1[0]);
+    s0[1] = _mm256_fmadd_ps(qa, la, s0[1]);
+    s1[1] = _mm256_fmadd_ps(qb, lb, s1[1]);
+    const __m256 ra = _mm256_loadu_ps(q1 + i), rb = _mm256_loadu_ps(q1 + i + 8);
+    s0[2] = _mm256_fmadd_ps(ra, ka, s0[2]);
+    s1[2] = _mm256_fmadd_ps(rb, kb, s1[2]);
+    s0[3] = _mm256_fmadd_ps(ra, la, s0[3]);
+    s1[3] = _mm256_fmadd_ps(rb, lb, s1[3]);
+  }
+  __m128 t[4];
+  for (int c = 0; c < 4; ++c) {
+    const __m256 v = _mm256_add_ps(s0[c], s1[c]);
+    t[c] = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  }
+  _MM_TRANSPOSE4_PS(t[0], t[1], t[2], t[3]);
+  const __m128 r = _mm_mul_ps(_mm_add_ps(_mm_add_ps(t[0], t[2]), _mm_add_ps(t[1], t[3])), _mm_set1_ps(scale));
+  _mm_storel_pi(reinterpret_cast<__m64*>(out0), r);
+  _mm_storeh_pi(reinterpret_cast<__m64*>(out1), r);
+}
+
 }  // namespace
 
 float dot_avx2(const float* a, const float* b, int64_t n) { return dot(a, b, n); }
@@ -183,7 +216,23 @@ void attend_avx2(const float* q, int heads, const float* const* k_rows, const fl
   static_assert(kJb % 4 == 0);
   for (int64_t jb = 0; jb < n; jb += kJb) {
     const int64_t je = std::min(n, jb + kJb);
-    for (int g = 0; g < heads; ++g) {
+    int g = 0;
+    if (hd % 16 == 0) {
+      // Heads in pairs share each K load (every score is still dot()'s).
+      for (; g + 2 <= heads; g += 2) {
+        const float* q0 = q + static_cast<int64_t>(g) * hd;
+        const float* q1 = q0 + hd;
+        float* s0 = scores + g * n;
+        float* s1 = s0 + n;
+        int64_t j = jb;
+        for (; j + 2 <= je; j += 2) dot2x2(q0, q1, k_rows + j, hd, scale, s0 + j, s1 + j);
+        for (; j < je; ++j) {
+          s0[j] = dot(q0, k_rows[j], hd) * scale;
+          s1[j] = dot(q1, k_rows[j], hd) * scale;
+        }
+      }
+    }
+    for (; g < heads; ++g) {
       const float* qg = q + static_cast<int64_t>(g) * hd;
       float* sg = scores + g * n;
       int64_t j = jb;
@@ -201,7 +250,39 @@ void attend_avx2(const float* q, int heads, const float* const* k_rows, const fl
     const int nv = std::min(8, (hd - d) / 8);
     for (int64_t jb = 0; jb < n; jb += kJb) {
       const int64_t je = std::min(n, jb + kJb);
-      for (int g = 0; g < heads; ++g) {
+      int g = 0;
+      if (nv == 8) {
+        // Two heads at a time, 32 dimensions per pass: each V load feeds
+        // two FMAs (6 loads per 8 FMAs instead of 9). Every output keeps
+        // its one chain over j, so results are those of one head at a time.
+        for (; g + 2 <= heads; g += 2) {
+          for (int h = 0; h < 64; h += 32) {
+            const float* s0 = scores + g * n;
+            const float* s1 = s0 + n;
+            float* o0 = out + static_cast<int64_t>(g) * hd + d + h;
+            float* o1 = o0 + hd;
+            __m256 a0[4], a1[4];
+            for (int u = 0; u < 4; ++u) {
+              a0[u] = jb == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(o0 + 8 * u);
+              a1[u] = jb == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(o1 + 8 * u);
+            }
+            for (int64_t j = jb; j < je; ++j) {
+              const __m256 b0 = _mm256_set1_ps(s0[j]), b1 = _mm256_set1_ps(s1[j]);
+              const float* vj = v_rows[j] + d + h;
+              for (int u = 0; u < 4; ++u) {
+                const __m256 v = _mm256_loadu_ps(vj + 8 * u);
+                a0[u] = _mm256_fmadd_ps(b0, v, a0[u]);
+                a1[u] = _mm256_fmadd_ps(b1, v, a1[u]);
+              }
+            }
+            for (int u = 0; u < 4; ++u) {
+              _mm256_storeu_ps(o0 + 8 * u, a0[u]);
+              _mm256_storeu_ps(o1 + 8 * u, a1[u]);
+            }
+          }
+        }
+      }
+      for (; g < heads; ++g) {
         const float* sg = scores + g * n;
         float* og = out + static_cast<int64_t>(g) * hd + d;
         __m256 acc[8];
