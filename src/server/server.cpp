@@ -293,17 +293,11 @@ struct Server::Impl {
       if (endpoint == Endpoint::kChat)
         for (int32_t i = 0; i < ex->params.n; ++i) {
           json delta = {{"role", "assistant"}, {"content", ""}};
-          http->send(c, sse(chunk(*ex, i, delta, nullptr, nullptr)));
+          http->send(c, sse(stream_chunk_json(ex->head, i, delta, nullptr, nullptr)));
         }
     }
     by_conn[c] = ex->key;
     exchanges.emplace(ex->key, std::move(ex));
-  }
-
-  // One streamed chunk for choice i. chat: `payload` is the delta;
-  // completions: {"text": ...}.
-  json chunk(const Exchange& ex, int32_t i, const json& payload, const json* logprobs, const char* finish) {
-    return stream_chunk_json(ex.head, i, payload, logprobs, finish);
   }
 
   json usage(const Exchange& ex) const {
@@ -363,7 +357,7 @@ struct Server::Impl {
         lpp = &lp;
       }
       const json payload = chat ? json{{"content", ev.text}} : json{{"text", ev.text}};
-      http->send(ex.conn, sse(chunk(ex, i, payload, lpp, nullptr)));
+      http->send(ex.conn, sse(stream_chunk_json(ex.head, i, payload, lpp, nullptr)));
       ch.text_offset += ev.text.size();
     }
     ch.text += ev.text;
@@ -387,8 +381,8 @@ struct Server::Impl {
         err.message = ch.error;
         http->send(ex.conn, "data: " + to_json(err) + "\n\n");
       } else {
-        http->send(ex.conn, sse(chunk(ex, i, chat ? json::object() : json{{"text", ""}}, nullptr,
-                                      finish_reason(ch.reason))));
+        http->send(ex.conn, sse(stream_chunk_json(ex.head, i, chat ? json::object() : json{{"text", ""}}, nullptr,
+                                                  finish_reason(ch.reason))));
       }
     }
     if (--ex.open > 0) return;

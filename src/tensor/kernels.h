@@ -53,6 +53,11 @@ void matmul_q8a_rows_avx2(DType t, const uint8_t* w, size_t row_bytes, const Blo
                           const int32_t* xsum, int64_t n, int64_t k, int64_t m, int64_t j0, int64_t j1,
                           const float* bias, float* y);
 
+// Rows of activations the packed float kernels take per block in prefill
+// (their x block stays in L2); ops.cpp splits prefill work over threads in
+// blocks of the same size.
+constexpr int64_t kPrefillRowBlock = 192;
+
 // Matmuls over kPanel8 weights (src/tensor/packed.h), panels [p0, p1):
 // outputs j in [8 p0, min(m, 8 p1)). Float dtypes (f32, f16, bf16) take f32
 // activations; q8_0 / q4_0 take quantized activations and, for q4_0,

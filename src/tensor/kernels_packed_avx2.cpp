@@ -148,7 +148,7 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
   // f16 GEMM's samples at 96). matmul_bench, 2 threads, 6 alternating rounds
   // of best-of-3: f16 5632 x 2048 median 137 vs 126 GFLOP/s, 2048 x 5632
   // 130.5 vs 120; f32 126.7 vs 123.6.
-  constexpr int64_t kKc = 256, kNc = 192;
+  constexpr int64_t kKc = 256, kNc = kPrefillRowBlock;
   // Up to kSmallRows rows (decode batches, serving steps): one pass over all
   // of k, f16 / bf16 converted in the tile. The activations fit in L2 anyway,
   // each panel streams in one run instead of 8 KiB pieces 64 KiB apart, no

@@ -203,7 +203,7 @@ TANDEM_AVX512_FN void matmul_packed_float_t(const uint8_t* w, const float* x, in
   // Prefill: blocks of kKc columns x kNc rows of x stay in L2; the two
   // pairs' slice, widened to f32 and interleaved 16 wide (16 KiB), sits in
   // L1, so the inner loop is one load per pair and column plus broadcasts.
-  constexpr int64_t kKc = 128, kNc = 192;
+  constexpr int64_t kKc = 128, kNc = kPrefillRowBlock;
   alignas(64) float slice[2][kKc * 16];
   for (int64_t k0 = 0; k0 < k; k0 += kKc) {
     const int64_t k1 = std::min(k, k0 + kKc);

@@ -109,7 +109,7 @@ void run_rows(ThreadPool* pool, size_t n, size_t grain, const std::function<void
 // Splitting never changes results: each output's chain is the same.
 void run_packed(ThreadPool* pool, int64_t n, size_t panels,
                 const std::function<void(int64_t, int64_t, size_t, size_t)>& fn) {
-  constexpr int64_t kRowBlock = 192;
+  constexpr int64_t kRowBlock = kernels::kPrefillRowBlock;
   if (n <= kRowBlock || pool == nullptr || pool->size() == 1) {
     run_rows(pool, panels, 2, [&](size_t p0, size_t p1) { fn(0, n, p0, p1); });
     return;
@@ -125,6 +125,22 @@ void run_packed(ThreadPool* pool, int64_t n, size_t panels,
 }
 
 bool is_int8_dtype(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0 || is_kquant(t); }
+
+// The active ISA's packed kernel on rows [i0, i1) and panels [p0, p1) of
+// y = x W^T (+ bias): xq / xsum (int8 weights) or x (float weights) and y
+// offset to row i0.
+void packed_block(const TensorView& w, const float* x, const kernels::BlockQ8A* xq, const int32_t* xsum, int64_t k,
+                  int64_t i0, int64_t i1, size_t p0, size_t p1, const float* bias, float* y) {
+  const auto* wb = static_cast<const uint8_t*>(w.data);
+  const int64_t m = w.dim(0), nb = k / 32;
+  if (xq != nullptr) {
+    packed_q8a_fn()(w.dtype, wb, xq + i0 * nb, xsum + i0 * nb, i1 - i0, k, m, static_cast<int64_t>(p0),
+                    static_cast<int64_t>(p1), bias, y + i0 * m);
+  } else {
+    packed_fn()(w.dtype, wb, x + i0 * k, i1 - i0, k, m, static_cast<int64_t>(p0), static_cast<int64_t>(p1), bias,
+                y + i0 * m);
+  }
+}
 
 // Activations quantized per block of 32 for the q8_0 / q4_0 integer dot
 // products, as llama.cpp computes those layers. Each row is quantized on its
@@ -188,20 +204,9 @@ void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const flo
                [&](size_t j0, size_t j1) { matmul_panel8_scalar(x, xq, xsum, n, k, w, bias, y, j0, j1); });
       return;
     }
-    const size_t panels = static_cast<size_t>(packed::n_panels(m));
-    const int64_t nb = k / 32;
-    if (xq != nullptr) {
-      const PackedQ8AFn fn = packed_q8a_fn();
-      run_packed(pool, n, panels, [=](int64_t i0, int64_t i1, size_t p0, size_t p1) {
-        fn(t, wbase, xq + i0 * nb, xsum + i0 * nb, i1 - i0, k, m, static_cast<int64_t>(p0), static_cast<int64_t>(p1),
-           bias, y + i0 * m);
-      });
-    } else {
-      const PackedFn fn = packed_fn();
-      run_packed(pool, n, panels, [=](int64_t i0, int64_t i1, size_t p0, size_t p1) {
-        fn(t, wbase, x + i0 * k, i1 - i0, k, m, static_cast<int64_t>(p0), static_cast<int64_t>(p1), bias, y + i0 * m);
-      });
-    }
+    run_packed(pool, n, static_cast<size_t>(packed::n_panels(m)), [&](int64_t i0, int64_t i1, size_t p0, size_t p1) {
+      packed_block(w, x, xq, xsum, k, i0, i1, p0, p1, bias, y);
+    });
     return;
   }
 
@@ -240,26 +245,14 @@ void matmul_many(const float* x, int64_t n, int64_t k, std::initializer_list<Mat
   const kernels::BlockQ8A* xq = int8 ? quantize_x(x, n, k, simd, &xsum) : nullptr;
   // Panels of all weights as one range: [start[i], start[i + 1]) is weight i's.
   const MatmulTarget* tg = targets.begin();
-  const PackedFn float_fn = packed_fn();
-  const PackedQ8AFn q8a_fn = packed_q8a_fn();
   const size_t nt = targets.size();
   size_t start[kMax + 1] = {0};
   for (size_t i = 0; i < nt; ++i)
     start[i + 1] = start[i] + static_cast<size_t>(packed::n_panels(tg[i].w->dim(0)));
-  const int64_t nb = k / 32;
-  run_packed(pool, n, start[nt], [=, &start](int64_t i0, int64_t i1, size_t u0, size_t u1) {
+  run_packed(pool, n, start[nt], [&](int64_t i0, int64_t i1, size_t u0, size_t u1) {
     for (size_t i = 0; i < nt; ++i) {
       const size_t a = std::max(u0, start[i]), b = std::min(u1, start[i + 1]);
-      if (a >= b) continue;
-      const TensorView& w = *tg[i].w;
-      const auto* wb = static_cast<const uint8_t*>(w.data);
-      const int64_t m = w.dim(0);
-      const auto p0 = static_cast<int64_t>(a - start[i]), p1 = static_cast<int64_t>(b - start[i]);
-      if (int8) {
-        q8a_fn(w.dtype, wb, xq + i0 * nb, xsum + i0 * nb, i1 - i0, k, m, p0, p1, tg[i].bias, tg[i].y + i0 * m);
-      } else {
-        float_fn(w.dtype, wb, x + i0 * k, i1 - i0, k, m, p0, p1, tg[i].bias, tg[i].y + i0 * m);
-      }
+      if (a < b) packed_block(*tg[i].w, x, xq, xsum, k, i0, i1, a - start[i], b - start[i], tg[i].bias, tg[i].y);
     }
   });
 }
