@@ -1,6 +1,7 @@
 // Matmul kernels against this machine's roofline, measured in the same run.
 //
-//   matmul_bench [--m 2048] [--k 2048] [--n 1,16,512] [--reps 5] [--layout panel8|rowmajor|both] [dtype...]
+//   matmul_bench [--m 2048] [--k 2048] [--n 1,16,512] [--reps 5] [--copies 1]
+//                [--layout panel8|rowmajor|both] [dtype...]
 //
 // For each weight dtype and batch n (default 1, 16, 512): best-of-reps time of
 // ops::matmul on the global thread pool, as GFLOP/s (2 n m k / t) and, for
@@ -8,6 +9,12 @@
 // bandwidth measured just before (tandem bench roofline's kernels). Weights
 // are random and larger than the LLC only for big m x k; with the default
 // 2048 x 2048 the f16 matrix is 8 MiB, so n = 1 shows the L3-resident rate.
+// --copies C packs C copies of the weights and times sweeps over them, one
+// call per copy, as a model's forward pass calls one layer after another:
+// with C x the matrix larger than the LLC, every call streams from DRAM, so
+// the per-call costs of a layer-sized matmul (dispatch, stream start, the
+// last chunk) show at the model's shapes. The time is then the mean per call
+// of the best sweep.
 // The last column divides the work by process CPU time per thread (best of
 // reps), which other processes on a shared machine disturb less than wall
 // time; compare it with the per-thread peak (peak / threads).
@@ -45,6 +52,7 @@ double cpu_seconds() {
 int main(int argc, char** argv) {
   int64_t m = 2048, k = 2048;
   int reps = 5;
+  int64_t copies = 1;
   std::string layout = "panel8";
   std::vector<DType> dtypes;
   std::vector<int64_t> batches = {1, 16, 512};
@@ -76,6 +84,12 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--reps") {
       reps = std::stoi(next());
+    } else if (a == "--copies") {
+      copies = std::stoll(next());
+      if (copies <= 0) {
+        std::fprintf(stderr, "matmul_bench: --copies wants a positive count\n");
+        return 2;
+      }
     } else if (a == "--layout") {
       layout = next();
     } else {
@@ -116,32 +130,43 @@ int main(int argc, char** argv) {
     for (int64_t r = 0; r < m; ++r) quantize_row(t, wf.data() + r * k, rm.data() + r * rb, k);
     // Packed weights on huge pages, as Model::pack_weights allocates them.
     const size_t pk_bytes = packed::matrix_bytes(t, m, k);
-    HugePages pk = alloc_huge_pages(pk_bytes);
+    HugePages pk = alloc_huge_pages(pk_bytes * static_cast<size_t>(copies));
     if (pk == nullptr) {
-      std::fprintf(stderr, "matmul_bench: cannot allocate %zu bytes\n", pk_bytes);
+      std::fprintf(stderr, "matmul_bench: cannot allocate %zu bytes\n", pk_bytes * static_cast<size_t>(copies));
       return 1;
     }
-    packed::pack(t, rm.data(), m, k, pk.get(), &pool);
+    for (int64_t c = 0; c < copies; ++c) packed::pack(t, rm.data(), m, k, pk.get() + c * pk_bytes, &pool);
+    std::vector<uint8_t> rm_copies;
+    if (copies > 1 && (layout == "rowmajor" || layout == "both")) {
+      rm_copies.resize(rm.size() * static_cast<size_t>(copies));
+      for (int64_t c = 0; c < copies; ++c) std::memcpy(rm_copies.data() + c * rm.size(), rm.data(), rm.size());
+    }
     for (const std::string& lay : {std::string("panel8"), std::string("rowmajor")}) {
       if (layout != "both" && layout != lay) continue;
-      TensorView w;
-      w.dtype = t;
-      w.shape = {m, k};
-      w.layout = lay == "panel8" ? Layout::kPanel8 : Layout::kRowMajor;
-      w.data = lay == "panel8" ? pk.get() : rm.data();
-      w.nbytes = lay == "panel8" ? pk_bytes : rm.size();
+      const bool panel = lay == "panel8";
+      std::vector<TensorView> ws(static_cast<size_t>(copies));
+      for (int64_t c = 0; c < copies; ++c) {
+        TensorView& w = ws[static_cast<size_t>(c)];
+        w.dtype = t;
+        w.shape = {m, k};
+        w.layout = panel ? Layout::kPanel8 : Layout::kRowMajor;
+        w.data = panel ? pk.get() + c * pk_bytes : (copies > 1 ? rm_copies.data() + c * rm.size() : rm.data());
+        w.nbytes = panel ? pk_bytes : rm.size();
+      }
+      const TensorView& w = ws[0];
       for (int64_t n : batches) {
         std::vector<float> x(static_cast<size_t>(n * k)), y(static_cast<size_t>(n * m));
         for (float& v : x) v = nd(rng) * 20.0f;
         double best = 1e30, best_cpu = 1e30;
-        ops::matmul(x.data(), n, k, w, nullptr, y.data(), &pool);  // warm-up
+        for (const TensorView& wc : ws) ops::matmul(x.data(), n, k, wc, nullptr, y.data(), &pool);  // warm-up
         for (int r = 0; r < reps; ++r) {
           const double c0 = cpu_seconds();
           const auto t0 = std::chrono::steady_clock::now();
-          ops::matmul(x.data(), n, k, w, nullptr, y.data(), &pool);
-          const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          for (const TensorView& wc : ws) ops::matmul(x.data(), n, k, wc, nullptr, y.data(), &pool);
+          const double s =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / static_cast<double>(copies);
           best = std::min(best, s);
-          best_cpu = std::min(best_cpu, (cpu_seconds() - c0) / pool.size());
+          best_cpu = std::min(best_cpu, (cpu_seconds() - c0) / pool.size() / static_cast<double>(copies));
         }
         const double gflops = 2.0 * static_cast<double>(n * m * k) / best / 1e9;
         const double gbs = static_cast<double>(w.nbytes) / best / 1e9;

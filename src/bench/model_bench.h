@@ -5,8 +5,10 @@
 // generation (`batch` sequences, one token each per forward call). Token ids
 // are random: speed does not depend on them.
 //
-// Each phase runs `reps` times after an untimed warm-up step (which also
-// faults the memory-mapped weights in). The cost model below turns a speed
+// Each phase runs `reps` times after an untimed warm-up (which faults the
+// memory-mapped weights in): a full prompt chunk before prompt processing, so
+// the scratch buffers have their largest size before rep 1, one step before
+// generation. The cost model below turns a speed
 // into a fraction of the roofline (bench/roofline.h).
 //
 // Thread safety: run_model_bench uses `pool` for the whole call.
