@@ -14,7 +14,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "tensor/avx2_util.h"
 #include "tensor/kernels.h"
@@ -48,6 +50,65 @@ struct Out {
   bool first, last;    // first k-block: start from 0; last: add the bias
 };
 
+// The 6-row x 2-panel f32 tile's column loop in assembly, unrolled by 4:
+// acc (12 x 8 floats: row r, panel q at 8 * (2 r + q)) is loaded, runs
+// `steps` columns (a multiple of 4, > 0), and is stored back. w points at
+// panel 0's first column (panel 1 is wstride bytes further), x at row 0's
+// first activation (rows xstride bytes apart). Per accumulator these are
+// float_tile's FMAs in the same column order (vfmadd231ps: acc + x * w, one
+// rounding), so results are bitwise the same. Why: GCC 12's loop kept a
+// loop counter and two pointer updates per column and could not be unrolled
+// without spilling; in L1 (build/bench/fma_ceiling) this loop reaches about
+// 89-96% of the bare FMA chains against 82-96% for the compiled one.
+inline void f32_tile6x2_asm(const float* w, long wstride, const float* x, long xstride, long steps, float* acc) {
+  const float* x3 = x + 3 * (xstride / 4);
+  long n = steps / 4;
+#define TANDEM_STEP(WOFF, XOFF)                           \
+  "vmovups " #WOFF "(%[w]), %%ymm12\n\t"                  \
+  "vmovups " #WOFF "(%[w],%[ws],1), %%ymm13\n\t"          \
+  "vbroadcastss " #XOFF "(%[x0]), %%ymm14\n\t"            \
+  "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"              \
+  "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"              \
+  "vbroadcastss " #XOFF "(%[x0],%[xs],1), %%ymm15\n\t"    \
+  "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"              \
+  "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"              \
+  "vbroadcastss " #XOFF "(%[x0],%[xs],2), %%ymm14\n\t"    \
+  "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"              \
+  "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"              \
+  "vbroadcastss " #XOFF "(%[x3]), %%ymm15\n\t"            \
+  "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"              \
+  "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"              \
+  "vbroadcastss " #XOFF "(%[x3],%[xs],1), %%ymm14\n\t"    \
+  "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"              \
+  "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"              \
+  "vbroadcastss " #XOFF "(%[x3],%[xs],2), %%ymm15\n\t"    \
+  "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"             \
+  "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
+#define TANDEM_ACC(OP)                                                                                       \
+  OP(0, 0) OP(1, 32) OP(2, 64) OP(3, 96) OP(4, 128) OP(5, 160) OP(6, 192) OP(7, 224) OP(8, 256) OP(9, 288) \
+      OP(10, 320) OP(11, 352)
+#define TANDEM_LOAD(R, OFF) "vmovups " #OFF "(%[acc]), %%ymm" #R "\n\t"
+#define TANDEM_STORE(R, OFF) "vmovups %%ymm" #R ", " #OFF "(%[acc])\n\t"
+  __asm__ volatile(
+      TANDEM_ACC(TANDEM_LOAD)
+      "1:\n\t"
+      TANDEM_STEP(0, 0) TANDEM_STEP(32, 4) TANDEM_STEP(64, 8) TANDEM_STEP(96, 12)
+      "add $128, %[w]\n\t"
+      "add $16, %[x0]\n\t"
+      "add $16, %[x3]\n\t"
+      "dec %[n]\n\t"
+      "jnz 1b\n\t"
+      TANDEM_ACC(TANDEM_STORE)
+      : [w] "+r"(w), [x0] "+r"(x), [x3] "+r"(x3), [n] "+r"(n)
+      : [ws] "r"(wstride), [xs] "r"(xstride), [acc] "r"(acc)
+      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
+        "xmm13", "xmm14", "xmm15", "memory", "cc");
+#undef TANDEM_STORE
+#undef TANDEM_LOAD
+#undef TANDEM_ACC
+#undef TANDEM_STEP
+}
+
 // JP panels x IR activation rows (rows i.. of the output), columns [k0, k1).
 // xi points at row i, column k0 of the activations, whose rows are ldx floats
 // apart. wp points at the first of the JP weight panels (pbytes apart), whose
@@ -66,7 +127,20 @@ inline void float_tile(const uint8_t* wp, size_t pbytes, int64_t p, const float*
   for (int q = 0; q < JP; ++q) pw[q] = wp + static_cast<size_t>(q) * pbytes;
   const float* xr[IR];
   for (int r = 0; r < IR; ++r) xr[r] = xi + r * ldx;
-  for (int64_t kk = 0; kk < k1 - k0; ++kk) {
+  int64_t kk = 0;
+  if constexpr (T == DType::kF32 && JP == 2 && IR == 6) {
+    if (k1 - k0 >= 4) {
+      alignas(32) float buf[IR * JP * 8];
+      for (int r = 0; r < IR; ++r)
+        for (int q = 0; q < JP; ++q) _mm256_store_ps(buf + 8 * (JP * r + q), acc[r][q]);
+      kk = (k1 - k0) / 4 * 4;
+      f32_tile6x2_asm(reinterpret_cast<const float*>(pw[0]) + kw0 * 8, static_cast<long>(pbytes), xi,
+                      static_cast<long>(ldx * 4), static_cast<long>(kk), buf);
+      for (int r = 0; r < IR; ++r)
+        for (int q = 0; q < JP; ++q) acc[r][q] = _mm256_load_ps(buf + 8 * (JP * r + q));
+    }
+  }
+  for (; kk < k1 - k0; ++kk) {
     __m256 wv[JP];
     for (int q = 0; q < JP; ++q) wv[q] = load_col<T>(pw[q], kk + kw0);
     for (int r = 0; r < IR; ++r) {
@@ -141,18 +215,22 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
     }
     return;
   }
-  // Prefill: blocks of kKc columns x kNc rows of x (192 KiB) stay in L2
-  // while the weight panels' slices (2 panels x kKc columns, 16 KiB once
-  // widened to f32) sit in L1. Each slice is widened once per block of rows: 192 rows rather
-  // than 96 halves that work (perf: the widening stores were 5-6% of the
-  // f16 GEMM's samples at 96). matmul_bench, 2 threads, 6 alternating rounds
-  // of best-of-3: f16 5632 x 2048 median 137 vs 126 GFLOP/s, 2048 x 5632
-  // 130.5 vs 120; f32 126.7 vs 123.6.
-  constexpr int64_t kKc = 256, kNc = kPrefillRowBlock;
+  // Prefill: each tile runs over up to kKc columns at once, so a 6 x 16
+  // tile's partial sums go through y once per kKc columns, not once per 256
+  // as before. The panel pair's slice (2 x kKc columns: up to 384 KiB of f32)
+  // stays in L2 for the kNc rows of a block, whose activations stream from
+  // L3 once per pair. With the assembly tile (f32_tile6x2_asm), which hides
+  // L2 latency, going through y every 256 columns cost more than the slice
+  // in L1 saved. matmul_bench --n 512, 2 threads, 5 alternating rounds,
+  // medians: f16 5632 x 2048 145 (256 columns) -> 165 GFLOP/s (1024),
+  // f16 2048 x 5632 150 (1024) / 157 (2048) -> 167 (all 5632); f32 2048 x
+  // 5632 134 (256) -> 160 (1024). Each slice is widened once per block of
+  // rows (192 rather than 96: the widening stores were 5-6% of the f16
+  // GEMM's samples at 96).
+  constexpr int64_t kKc = 6144, kNc = kPrefillRowBlock;
   // Up to kSmallRows rows (decode batches, serving steps): one pass over all
   // of k, f16 / bf16 converted in the tile. The activations fit in L2 anyway,
-  // each panel streams in one run instead of 8 KiB pieces 64 KiB apart, no
-  // partial sums are parked in y, and no slice is widened (a store and a
+  // each panel streams in one run, and no slice is widened (a store and a
   // load of every weight per block of rows). matmul_bench, 5632 x 2048,
   // alternating runs: f16 at 4 rows 2x, at 12-48 rows +30-70%; f32 at 16
   // rows +16%.
@@ -179,8 +257,13 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
         // Widen the panels' slice to f32 once for all kNc rows (exact), so
         // the inner loop is loads and FMAs only: the per-tile conversion
         // competed with the FMAs for the same ports.
-        alignas(32) float slice[2][kKc * 8];
-        constexpr size_t kSliceBytes = sizeof(slice[0]);
+        // The two panels' slices back to back (one stream), 64-byte aligned.
+        thread_local std::vector<float> slice_buf;
+        slice_buf.resize(2 * kKc * 8 + 16);
+        float* slice[2];
+        slice[0] = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(slice_buf.data()) + 63) & ~uintptr_t{63});
+        slice[1] = slice[0] + (k1 - k0) * 8;
+        const size_t kSliceBytes = static_cast<size_t>(k1 - k0) * 8 * sizeof(float);
         for (; p < p1; p += 2) {
           const int jp = p + 2 <= p1 ? 2 : 1;
           for (int q = 0; q < jp; ++q) {

@@ -318,10 +318,13 @@ TEST(OpsTest, FastPathsMatchScalarReference) {
   }
 }
 
-// kPanel8 kernels across k-blocks (256 columns) and row blocks (the
-// kernels' 64 / 192-row passes, and the 192-row blocks that prefill work is
-// split into over threads): every row of a 401-row batch equals that row
-// alone, and the same rows in small batches, bitwise.
+// kPanel8 kernels across k-blocks (6144 columns for AVX2 float prefill,
+// whose tiles park partial sums in y between blocks; 256 on AVX-512) and row
+// blocks (the kernels' 64 / 192-row passes, and the 192-row blocks that
+// prefill work is split into over threads): every row of a 401-row batch
+// equals that row alone, and the same rows in small batches, bitwise. Float
+// k = 6306 also ends on a block whose column count is not a multiple of the
+// assembly tile's 4.
 TEST(OpsTest, Panel8IsBatchInvariantAcrossBlocks) {
   const IsaGuard isa_guard;
   if (!ops::set_isa(ops::Isa::kAvx2)) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C";
@@ -330,7 +333,10 @@ TEST(OpsTest, Panel8IsBatchInvariantAcrossBlocks) {
   const int64_t n = 401, m = 27;
   for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K,
                   DType::kQ6_K}) {
-    const int64_t k = is_kquant(t) ? 768 : 544;
+  const bool float_w = t == DType::kF32 || t == DType::kF16 || t == DType::kBF16;
+  for (const int64_t k : is_kquant(t) ? std::vector<int64_t>{768}
+                         : float_w    ? std::vector<int64_t>{544, 6306}
+                                      : std::vector<int64_t>{544}) {
     std::vector<float> x = randn(static_cast<size_t>(n * k), 31);
     std::vector<float> w = randn(static_cast<size_t>(m * k), 32, 0.1f);
     std::vector<float> bias = randn(static_cast<size_t>(m), 33);
@@ -342,7 +348,7 @@ TEST(OpsTest, Panel8IsBatchInvariantAcrossBlocks) {
       std::vector<float> one(static_cast<size_t>(m));
       ops::matmul(x.data() + i * k, 1, k, q.view, bias.data(), one.data(), nullptr);
       EXPECT_EQ(0, std::memcmp(one.data(), all.data() + i * m, one.size() * sizeof(float)))
-          << "row " << i << " dtype " << dtype_name(t);
+          << "row " << i << " dtype " << dtype_name(t) << " k " << k;
     }
     // Small batches take other paths (up to 48 rows one pass over k, f16 /
     // bf16 converted in the tile instead of a widened slice); their rows
@@ -351,8 +357,9 @@ TEST(OpsTest, Panel8IsBatchInvariantAcrossBlocks) {
       std::vector<float> part(static_cast<size_t>(few * m));
       ops::matmul(x.data() + 40 * k, few, k, q.view, bias.data(), part.data(), &pool);
       EXPECT_EQ(0, std::memcmp(part.data(), all.data() + 40 * m, part.size() * sizeof(float)))
-          << few << " rows, dtype " << dtype_name(t) << " isa " << ops::isa_name(isa);
+          << few << " rows, dtype " << dtype_name(t) << " isa " << ops::isa_name(isa) << " k " << k;
     }
+  }
   }
   }
 }
