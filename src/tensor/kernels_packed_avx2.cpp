@@ -247,9 +247,11 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
       int64_t p = p0;
       if (!widen) {
         for (; p + 2 <= p1; p += 2) {
+          // The next pair's first 256 columns (16 KiB of f32): its first
+          // tile starts from L2 while the hardware prefetcher takes over.
           if (p + 2 < p1)
             prefetch_slice<T>(w + static_cast<size_t>(p + 2) * pbytes, pbytes, p + 4 <= p1 ? 2 : 1, k0,
-                              std::min(k1, k0 + kKc));
+                              std::min<int64_t>(k1, k0 + 256));
           float_rows<T, 2>(w + static_cast<size_t>(p) * pbytes, pbytes, p, xb, k, i0, i1, k0, k1, k0, o);
         }
         if (p < p1) float_rows<T, 1>(w + static_cast<size_t>(p) * pbytes, pbytes, p, xb, k, i0, i1, k0, k1, k0, o);
