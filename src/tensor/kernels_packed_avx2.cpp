@@ -50,22 +50,28 @@ struct Out {
   bool first, last;    // first k-block: start from 0; last: add the bias
 };
 
-// The 6-row x 2-panel f32 tile's column loop in assembly, unrolled by 4:
-// acc (12 x 8 floats: row r, panel q at 8 * (2 r + q)) is loaded, runs
-// `steps` columns (a multiple of 4, > 0), and is stored back. w points at
-// panel 0's first column (panel 1 is wstride bytes further), x at row 0's
-// first activation (rows xstride bytes apart). Per accumulator these are
-// float_tile's FMAs in the same column order (vfmadd231ps: acc + x * w, one
-// rounding), so results are bitwise the same. Why: GCC 12's loop kept a
+// The 6-row x 2-panel tile's column loop in assembly, unrolled by 4, for
+// f32 weights (kF16 false: vmovups) or f16 weights (kF16: vcvtph2ps from
+// memory, which on Zen 3 runs beside the FMAs: build/bench/fma_ceiling has
+// the f16 loop as fast as the f32 one, so f16 prefill reads its panels
+// directly instead of widening slices to f32 first). acc (12 x 8 floats:
+// row r, panel q at 8 * (2 r + q)) is loaded, runs `steps` columns (a
+// multiple of 4, > 0), and is stored back. w points at panel 0's first
+// column (panel 1 is wstride bytes further), x at row 0's first activation
+// (rows xstride bytes apart). Per accumulator these are float_tile's FMAs
+// in the same column order (vfmadd231ps: acc + x * w, one rounding; f16 to
+// f32 is exact), so results are bitwise the same. Why: GCC 12's loop kept a
 // loop counter and two pointer updates per column and could not be unrolled
-// without spilling; in L1 (build/bench/fma_ceiling) this loop reaches about
-// 89-96% of the bare FMA chains against 82-96% for the compiled one.
-inline void f32_tile6x2_asm(const float* w, long wstride, const float* x, long xstride, long steps, float* acc) {
+// without spilling; in L1 this loop reaches about 89-96% of the bare FMA
+// chains against 82-96% for the compiled one.
+template <bool kF16>
+inline void tile6x2_asm(const void* w, long wstride, const float* x, long xstride, long steps, float* acc) {
   const float* x3 = x + 3 * (xstride / 4);
   long n = steps / 4;
-#define TANDEM_STEP(WOFF, XOFF)                           \
-  "vmovups " #WOFF "(%[w]), %%ymm12\n\t"                  \
-  "vmovups " #WOFF "(%[w],%[ws],1), %%ymm13\n\t"          \
+#define TANDEM_W(OP, WOFF)                      \
+  OP " " #WOFF "(%[w]), %%ymm12\n\t"            \
+  OP " " #WOFF "(%[w],%[ws],1), %%ymm13\n\t"
+#define TANDEM_FMAS(XOFF)                                 \
   "vbroadcastss " #XOFF "(%[x0]), %%ymm14\n\t"            \
   "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"              \
   "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"              \
@@ -89,24 +95,32 @@ inline void f32_tile6x2_asm(const float* w, long wstride, const float* x, long x
       OP(10, 320) OP(11, 352)
 #define TANDEM_LOAD(R, OFF) "vmovups " #OFF "(%[acc]), %%ymm" #R "\n\t"
 #define TANDEM_STORE(R, OFF) "vmovups %%ymm" #R ", " #OFF "(%[acc])\n\t"
-  __asm__ volatile(
-      TANDEM_ACC(TANDEM_LOAD)
-      "1:\n\t"
-      TANDEM_STEP(0, 0) TANDEM_STEP(32, 4) TANDEM_STEP(64, 8) TANDEM_STEP(96, 12)
-      "add $128, %[w]\n\t"
-      "add $16, %[x0]\n\t"
-      "add $16, %[x3]\n\t"
-      "dec %[n]\n\t"
-      "jnz 1b\n\t"
-      TANDEM_ACC(TANDEM_STORE)
-      : [w] "+r"(w), [x0] "+r"(x), [x3] "+r"(x3), [n] "+r"(n)
-      : [ws] "r"(wstride), [xs] "r"(xstride), [acc] "r"(acc)
-      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-        "xmm13", "xmm14", "xmm15", "memory", "cc");
+#define TANDEM_TAIL                                                                                           \
+  "add $16, %[x0]\n\t"                                                                                        \
+  "add $16, %[x3]\n\t"                                                                                        \
+  "dec %[n]\n\t"                                                                                              \
+  "jnz 1b\n\t" TANDEM_ACC(TANDEM_STORE)                                                                       \
+      : [w] "+r"(w), [x0] "+r"(x), [x3] "+r"(x3), [n] "+r"(n)                                                 \
+      : [ws] "r"(wstride), [xs] "r"(xstride), [acc] "r"(acc)                                                  \
+      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", \
+        "xmm13", "xmm14", "xmm15", "memory", "cc"
+  if constexpr (kF16) {
+    __asm__ volatile(TANDEM_ACC(TANDEM_LOAD) "1:\n\t"
+                     TANDEM_W("vcvtph2ps", 0) TANDEM_FMAS(0) TANDEM_W("vcvtph2ps", 16) TANDEM_FMAS(4)
+                     TANDEM_W("vcvtph2ps", 32) TANDEM_FMAS(8) TANDEM_W("vcvtph2ps", 48) TANDEM_FMAS(12)
+                     "add $64, %[w]\n\t" TANDEM_TAIL);
+  } else {
+    __asm__ volatile(TANDEM_ACC(TANDEM_LOAD) "1:\n\t"
+                     TANDEM_W("vmovups", 0) TANDEM_FMAS(0) TANDEM_W("vmovups", 32) TANDEM_FMAS(4)
+                     TANDEM_W("vmovups", 64) TANDEM_FMAS(8) TANDEM_W("vmovups", 96) TANDEM_FMAS(12)
+                     "add $128, %[w]\n\t" TANDEM_TAIL);
+  }
+#undef TANDEM_TAIL
 #undef TANDEM_STORE
 #undef TANDEM_LOAD
 #undef TANDEM_ACC
-#undef TANDEM_STEP
+#undef TANDEM_FMAS
+#undef TANDEM_W
 }
 
 // JP panels x IR activation rows (rows i.. of the output), columns [k0, k1).
@@ -128,14 +142,15 @@ inline void float_tile(const uint8_t* wp, size_t pbytes, int64_t p, const float*
   const float* xr[IR];
   for (int r = 0; r < IR; ++r) xr[r] = xi + r * ldx;
   int64_t kk = 0;
-  if constexpr (T == DType::kF32 && JP == 2 && IR == 6) {
+  if constexpr ((T == DType::kF32 || T == DType::kF16) && JP == 2 && IR == 6) {
     if (k1 - k0 >= 4) {
       alignas(32) float buf[IR * JP * 8];
       for (int r = 0; r < IR; ++r)
         for (int q = 0; q < JP; ++q) _mm256_store_ps(buf + 8 * (JP * r + q), acc[r][q]);
       kk = (k1 - k0) / 4 * 4;
-      f32_tile6x2_asm(reinterpret_cast<const float*>(pw[0]) + kw0 * 8, static_cast<long>(pbytes), xi,
-                      static_cast<long>(ldx * 4), static_cast<long>(kk), buf);
+      constexpr size_t kColBytes = T == DType::kF32 ? 32 : 16;
+      tile6x2_asm<T == DType::kF16>(pw[0] + kw0 * kColBytes, static_cast<long>(pbytes), xi,
+                                    static_cast<long>(ldx * 4), static_cast<long>(kk), buf);
       for (int r = 0; r < IR; ++r)
         for (int q = 0; q < JP; ++q) acc[r][q] = _mm256_load_ps(buf + 8 * (JP * r + q));
     }
@@ -236,7 +251,7 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
   // rows +16%.
   constexpr int64_t kSmallRows = 48;
   const bool small = n <= kSmallRows;
-  const bool widen = T != DType::kF32 && !small;
+  const bool widen = T == DType::kBF16 && !small;
   const int64_t kc = small ? k : kKc;
   for (int64_t k0 = 0; k0 < k; k0 += kc) {
     const int64_t k1 = std::min(k, k0 + kc);
