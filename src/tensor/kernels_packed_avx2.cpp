@@ -14,9 +14,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstdint>
 #include <cstring>
-#include <vector>
 
 #include "tensor/avx2_util.h"
 #include "tensor/kernels.h"
@@ -51,20 +49,21 @@ struct Out {
 };
 
 // The 6-row x 2-panel tile's column loop in assembly, unrolled by 4, for
-// f32 weights (kF16 false: vmovups) or f16 weights (kF16: vcvtph2ps from
-// memory, which on Zen 3 runs beside the FMAs: build/bench/fma_ceiling has
-// the f16 loop as fast as the f32 one, so f16 prefill reads its panels
-// directly instead of widening slices to f32 first). acc (12 x 8 floats:
-// row r, panel q at 8 * (2 r + q)) is loaded, runs `steps` columns (a
-// multiple of 4, > 0), and is stored back. w points at panel 0's first
-// column (panel 1 is wstride bytes further), x at row 0's first activation
-// (rows xstride bytes apart). Per accumulator these are float_tile's FMAs
-// in the same column order (vfmadd231ps: acc + x * w, one rounding; f16 to
-// f32 is exact), so results are bitwise the same. Why: GCC 12's loop kept a
-// loop counter and two pointer updates per column and could not be unrolled
-// without spilling; in L1 this loop reaches about 89-96% of the bare FMA
-// chains against 82-96% for the compiled one.
-template <bool kF16>
+// f32 weights (vmovups), f16 (vcvtph2ps from memory) or bf16 (vpmovzxwd
+// from memory, then a 16-bit shift). On Zen 3 the conversions run beside
+// the FMAs: build/bench/fma_ceiling has the f16 loop as fast as the f32 one,
+// so f16 / bf16 prefill reads its panels directly instead of widening them
+// to f32 first. acc (12 x 8 floats: row r, panel q at 8 * (2 r + q)) is
+// loaded, runs `steps` columns (a multiple of 4, > 0), and is stored back.
+// w points at panel 0's first column (panel 1 is wstride bytes further), x
+// at row 0's first activation (rows xstride bytes apart). Per accumulator
+// these are float_tile's FMAs in the same column order (vfmadd231ps: acc +
+// x * w, one rounding; f16 / bf16 to f32 is exact), so results are bitwise
+// the same. Why: GCC 12's loop kept a loop counter and two pointer updates
+// per column and could not be unrolled without spilling; in L1 this loop
+// reaches about 89-96% of the bare FMA chains against 82-96% for the
+// compiled one.
+template <DType T>
 inline void tile6x2_asm(const void* w, long wstride, const float* x, long xstride, long steps, float* acc) {
   const float* x3 = x + 3 * (xstride / 4);
   long n = steps / 4;
@@ -104,11 +103,21 @@ inline void tile6x2_asm(const void* w, long wstride, const float* x, long xstrid
       : [ws] "r"(wstride), [xs] "r"(xstride), [acc] "r"(acc)                                                  \
       : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", \
         "xmm13", "xmm14", "xmm15", "memory", "cc"
-  if constexpr (kF16) {
+  if constexpr (T == DType::kF16) {
     __asm__ volatile(TANDEM_ACC(TANDEM_LOAD) "1:\n\t"
                      TANDEM_W("vcvtph2ps", 0) TANDEM_FMAS(0) TANDEM_W("vcvtph2ps", 16) TANDEM_FMAS(4)
                      TANDEM_W("vcvtph2ps", 32) TANDEM_FMAS(8) TANDEM_W("vcvtph2ps", 48) TANDEM_FMAS(12)
                      "add $64, %[w]\n\t" TANDEM_TAIL);
+  } else if constexpr (T == DType::kBF16) {
+#define TANDEM_BF16(WOFF)                                 \
+  TANDEM_W("vpmovzxwd", WOFF)                             \
+  "vpslld $16, %%ymm12, %%ymm12\n\t"                     \
+  "vpslld $16, %%ymm13, %%ymm13\n\t"
+    __asm__ volatile(TANDEM_ACC(TANDEM_LOAD) "1:\n\t"
+                     TANDEM_BF16(0) TANDEM_FMAS(0) TANDEM_BF16(16) TANDEM_FMAS(4)
+                     TANDEM_BF16(32) TANDEM_FMAS(8) TANDEM_BF16(48) TANDEM_FMAS(12)
+                     "add $64, %[w]\n\t" TANDEM_TAIL);
+#undef TANDEM_BF16
   } else {
     __asm__ volatile(TANDEM_ACC(TANDEM_LOAD) "1:\n\t"
                      TANDEM_W("vmovups", 0) TANDEM_FMAS(0) TANDEM_W("vmovups", 32) TANDEM_FMAS(4)
@@ -142,14 +151,14 @@ inline void float_tile(const uint8_t* wp, size_t pbytes, int64_t p, const float*
   const float* xr[IR];
   for (int r = 0; r < IR; ++r) xr[r] = xi + r * ldx;
   int64_t kk = 0;
-  if constexpr ((T == DType::kF32 || T == DType::kF16) && JP == 2 && IR == 6) {
+  if constexpr (JP == 2 && IR == 6) {
     if (k1 - k0 >= 4) {
       alignas(32) float buf[IR * JP * 8];
       for (int r = 0; r < IR; ++r)
         for (int q = 0; q < JP; ++q) _mm256_store_ps(buf + 8 * (JP * r + q), acc[r][q]);
       kk = (k1 - k0) / 4 * 4;
       constexpr size_t kColBytes = T == DType::kF32 ? 32 : 16;
-      tile6x2_asm<T == DType::kF16>(pw[0] + kw0 * kColBytes, static_cast<long>(pbytes), xi,
+      tile6x2_asm<T>(pw[0] + kw0 * kColBytes, static_cast<long>(pbytes), xi,
                                     static_cast<long>(ldx * 4), static_cast<long>(kk), buf);
       for (int r = 0; r < IR; ++r)
         for (int q = 0; q < JP; ++q) acc[r][q] = _mm256_load_ps(buf + 8 * (JP * r + q));
@@ -232,26 +241,25 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
   }
   // Prefill: each tile runs over up to kKc columns at once, so a 6 x 16
   // tile's partial sums go through y once per kKc columns, not once per 256
-  // as before. The panel pair's slice (2 x kKc columns: up to 384 KiB of f32)
-  // stays in L2 for the kNc rows of a block, whose activations stream from
-  // L3 once per pair. With the assembly tile (f32_tile6x2_asm), which hides
-  // L2 latency, going through y every 256 columns cost more than the slice
-  // in L1 saved. matmul_bench --n 512, 2 threads, 5 alternating rounds,
+  // as before. The panel pair's columns (up to 384 KiB in f32) stay in L2
+  // for the kNc rows of a block, whose activations stream from L3 once per
+  // pair. With the assembly tile (tile6x2_asm), which hides L2 latency,
+  // going through y every 256 columns cost more than keeping the weights in
+  // L1 saved. matmul_bench --n 512, 2 threads, 5 alternating rounds,
   // medians: f16 5632 x 2048 145 (256 columns) -> 165 GFLOP/s (1024),
   // f16 2048 x 5632 150 (1024) / 157 (2048) -> 167 (all 5632); f32 2048 x
-  // 5632 134 (256) -> 160 (1024). Each slice is widened once per block of
-  // rows (192 rather than 96: the widening stores were 5-6% of the f16
-  // GEMM's samples at 96).
+  // 5632 134 (256) -> 160 (1024). f16 and bf16 are converted in the tile's
+  // loop: the slices widened to f32 once per block of rows before (a store
+  // and a load of every weight) are gone, f16 2048 x 5632 163 -> 174,
+  // bf16 5632 x 2048 150 -> 155.
   constexpr int64_t kKc = 6144, kNc = kPrefillRowBlock;
   // Up to kSmallRows rows (decode batches, serving steps): one pass over all
-  // of k, f16 / bf16 converted in the tile. The activations fit in L2 anyway,
-  // each panel streams in one run, and no slice is widened (a store and a
-  // load of every weight per block of rows). matmul_bench, 5632 x 2048,
-  // alternating runs: f16 at 4 rows 2x, at 12-48 rows +30-70%; f32 at 16
-  // rows +16%.
+  // of k. The activations fit in L2 anyway, each panel streams in one run,
+  // and nothing is parked in y. matmul_bench, 5632 x 2048, alternating runs
+  // (before the assembly tile): f16 at 4 rows 2x, at 12-48 rows +30-70%; f32
+  // at 16 rows +16%.
   constexpr int64_t kSmallRows = 48;
   const bool small = n <= kSmallRows;
-  const bool widen = T == DType::kBF16 && !small;
   const int64_t kc = small ? k : kKc;
   for (int64_t k0 = 0; k0 < k; k0 += kc) {
     const int64_t k1 = std::min(k, k0 + kc);
@@ -260,39 +268,15 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
       const int64_t i1 = std::min(n, i0 + kNc);
       const float* xb = x + i0 * k + k0;  // the block's first activation
       int64_t p = p0;
-      if (!widen) {
-        for (; p + 2 <= p1; p += 2) {
-          // The next pair's first 256 columns (16 KiB of f32): its first
-          // tile starts from L2 while the hardware prefetcher takes over.
-          if (p + 2 < p1)
-            prefetch_slice<T>(w + static_cast<size_t>(p + 2) * pbytes, pbytes, p + 4 <= p1 ? 2 : 1, k0,
-                              std::min<int64_t>(k1, k0 + 256));
-          float_rows<T, 2>(w + static_cast<size_t>(p) * pbytes, pbytes, p, xb, k, i0, i1, k0, k1, k0, o);
-        }
-        if (p < p1) float_rows<T, 1>(w + static_cast<size_t>(p) * pbytes, pbytes, p, xb, k, i0, i1, k0, k1, k0, o);
-      } else {
-        // Widen the panels' slice to f32 once for all kNc rows (exact), so
-        // the inner loop is loads and FMAs only: the per-tile conversion
-        // competed with the FMAs for the same ports.
-        // The two panels' slices back to back (one stream), 64-byte aligned.
-        thread_local std::vector<float> slice_buf;
-        slice_buf.resize(2 * kKc * 8 + 16);
-        float* slice[2];
-        slice[0] = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(slice_buf.data()) + 63) & ~uintptr_t{63});
-        slice[1] = slice[0] + (k1 - k0) * 8;
-        const size_t kSliceBytes = static_cast<size_t>(k1 - k0) * 8 * sizeof(float);
-        for (; p < p1; p += 2) {
-          const int jp = p + 2 <= p1 ? 2 : 1;
-          for (int q = 0; q < jp; ++q) {
-            const uint8_t* src = w + static_cast<size_t>(p + q) * pbytes;
-            for (int64_t kk = k0; kk < k1; ++kk) _mm256_store_ps(slice[q] + (kk - k0) * 8, load_col<T>(src, kk));
-          }
-          if (p + 2 < p1) prefetch_slice<T>(w + static_cast<size_t>(p + 2) * pbytes, pbytes, p + 4 <= p1 ? 2 : 1, k0, k1);
-          const auto* sw = reinterpret_cast<const uint8_t*>(slice[0]);
-          if (jp == 2) float_rows<DType::kF32, 2>(sw, kSliceBytes, p, xb, k, i0, i1, k0, k1, 0, o);
-          else float_rows<DType::kF32, 1>(sw, kSliceBytes, p, xb, k, i0, i1, k0, k1, 0, o);
-        }
+      for (; p + 2 <= p1; p += 2) {
+        // The next pair's first 256 columns (16 KiB of f32): its first tile
+        // starts from L2 while the hardware prefetcher takes over.
+        if (p + 2 < p1)
+          prefetch_slice<T>(w + static_cast<size_t>(p + 2) * pbytes, pbytes, p + 4 <= p1 ? 2 : 1, k0,
+                            std::min<int64_t>(k1, k0 + 256));
+        float_rows<T, 2>(w + static_cast<size_t>(p) * pbytes, pbytes, p, xb, k, i0, i1, k0, k1, k0, o);
       }
+      if (p < p1) float_rows<T, 1>(w + static_cast<size_t>(p) * pbytes, pbytes, p, xb, k, i0, i1, k0, k1, k0, o);
     }
   }
 }
