@@ -95,6 +95,7 @@ void attend_avx2(const float* q, int heads, const float* const* k_rows, const fl
 void rmsnorm_avx512(const float* x, const float* weight, int64_t n_rows, int64_t dim, float eps, float* y);
 void softmax_avx512(float* x, int64_t n);
 void silu_mul_avx512(const float* gate, const float* up, float* out, int64_t n);
+void rope_neox_avx512(float* v, const float* cs, const float* sn, int half);
 void attend_avx512(const float* q, int heads, const float* const* k_rows, const float* const* v_rows, int64_t n,
                    int hd, float scale, float* scores, float* out);
 

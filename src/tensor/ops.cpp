@@ -296,7 +296,7 @@ void rope(float* x, const int32_t* pos, int64_t n_tokens, int n_heads, const Rop
     for (int h = 0; h < n_heads; ++h) {
       float* v = x + (t * n_heads + h) * d;
       if (table.style == RopeStyle::kNeox && active_isa() != Isa::kScalar) {
-        kernels::rope_neox_avx2(v, cs, sn, half);
+        (active_isa() == Isa::kAvx512 ? kernels::rope_neox_avx512 : kernels::rope_neox_avx2)(v, cs, sn, half);
         continue;
       }
       for (int i = 0; i < half; ++i) {

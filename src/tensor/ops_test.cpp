@@ -629,6 +629,17 @@ TEST(OpsTest, Avx512RowOpsAreBitwiseAvx2) {
       return out;
     })) << "silu n=" << n;
   }
+  // NeoX RoPE: head sizes whose halves take 16-wide steps, an 8-wide step
+  // and the scalar tail; several positions and heads.
+  for (int hd : {8, 16, 40, 64, 80, 128, 250}) {
+    EXPECT_TRUE(both([&] {
+      const ops::RopeTable table = ops::make_rope_table(hd, 10000.0f, ops::RopeStyle::kNeox);
+      std::vector<float> x = randn(static_cast<size_t>(3 * 2 * hd), 6);
+      const std::vector<int32_t> pos = {0, 7, 1000};
+      ops::rope(x.data(), pos.data(), 3, 2, table);
+      return x;
+    })) << "rope head_dim " << hd;
+  }
 }
 
 TEST(OpsTest, RmsNormAndSoftmax) {
