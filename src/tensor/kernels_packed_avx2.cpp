@@ -63,72 +63,78 @@ struct Out {
 // per column and could not be unrolled without spilling; in L1 this loop
 // reaches about 89-96% of the bare FMA chains against 82-96% for the
 // compiled one.
-template <DType T>
+template <DType T, int IR>
 inline void tile6x2_asm(const void* w, long wstride, const float* x, long xstride, long steps, float* acc) {
+  static_assert(IR >= 4 && IR <= 6);
   const float* x3 = x + 3 * (xstride / 4);
   long n = steps / 4;
 #define TANDEM_W(OP, WOFF)                      \
   OP " " #WOFF "(%[w]), %%ymm12\n\t"            \
   OP " " #WOFF "(%[w],%[ws],1), %%ymm13\n\t"
-#define TANDEM_FMAS(XOFF)                                 \
-  "vbroadcastss " #XOFF "(%[x0]), %%ymm14\n\t"            \
-  "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"              \
-  "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"              \
-  "vbroadcastss " #XOFF "(%[x0],%[xs],1), %%ymm15\n\t"    \
-  "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"              \
-  "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"              \
-  "vbroadcastss " #XOFF "(%[x0],%[xs],2), %%ymm14\n\t"    \
-  "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"              \
-  "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"              \
-  "vbroadcastss " #XOFF "(%[x3]), %%ymm15\n\t"            \
-  "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"              \
-  "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"              \
-  "vbroadcastss " #XOFF "(%[x3],%[xs],1), %%ymm14\n\t"    \
-  "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"              \
-  "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"              \
-  "vbroadcastss " #XOFF "(%[x3],%[xs],2), %%ymm15\n\t"    \
-  "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"             \
-  "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-#define TANDEM_ACC(OP)                                                                                       \
-  OP(0, 0) OP(1, 32) OP(2, 64) OP(3, 96) OP(4, 128) OP(5, 160) OP(6, 192) OP(7, 224) OP(8, 256) OP(9, 288) \
-      OP(10, 320) OP(11, 352)
+  // Row r's broadcast (from ADDR) into BREG, then its two FMAs.
+#define TANDEM_ROW(ADDR, BREG, A0, A1)                \
+  "vbroadcastss " ADDR ", %%ymm" #BREG "\n\t"         \
+  "vfmadd231ps %%ymm12, %%ymm" #BREG ", %%ymm" #A0 "\n\t" \
+  "vfmadd231ps %%ymm13, %%ymm" #BREG ", %%ymm" #A1 "\n\t"
+#define TANDEM_FMAS4(XOFF)                                  \
+  TANDEM_ROW(#XOFF "(%[x0])", 14, 0, 1)                     \
+  TANDEM_ROW(#XOFF "(%[x0],%[xs],1)", 15, 2, 3)             \
+  TANDEM_ROW(#XOFF "(%[x0],%[xs],2)", 14, 4, 5)             \
+  TANDEM_ROW(#XOFF "(%[x3])", 15, 6, 7)
+#define TANDEM_FMAS5(XOFF) TANDEM_FMAS4(XOFF) TANDEM_ROW(#XOFF "(%[x3],%[xs],1)", 14, 8, 9)
+#define TANDEM_FMAS6(XOFF) TANDEM_FMAS5(XOFF) TANDEM_ROW(#XOFF "(%[x3],%[xs],2)", 15, 10, 11)
+#define TANDEM_ACC4(OP) OP(0, 0) OP(1, 32) OP(2, 64) OP(3, 96) OP(4, 128) OP(5, 160) OP(6, 192) OP(7, 224)
+#define TANDEM_ACC5(OP) TANDEM_ACC4(OP) OP(8, 256) OP(9, 288)
+#define TANDEM_ACC6(OP) TANDEM_ACC5(OP) OP(10, 320) OP(11, 352)
 #define TANDEM_LOAD(R, OFF) "vmovups " #OFF "(%[acc]), %%ymm" #R "\n\t"
 #define TANDEM_STORE(R, OFF) "vmovups %%ymm" #R ", " #OFF "(%[acc])\n\t"
-#define TANDEM_TAIL                                                                                           \
-  "add $16, %[x0]\n\t"                                                                                        \
-  "add $16, %[x3]\n\t"                                                                                        \
-  "dec %[n]\n\t"                                                                                              \
-  "jnz 1b\n\t" TANDEM_ACC(TANDEM_STORE)                                                                       \
-      : [w] "+r"(w), [x0] "+r"(x), [x3] "+r"(x3), [n] "+r"(n)                                                 \
-      : [ws] "r"(wstride), [xs] "r"(xstride), [acc] "r"(acc)                                                  \
-      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", \
-        "xmm13", "xmm14", "xmm15", "memory", "cc"
-  if constexpr (T == DType::kF16) {
-    __asm__ volatile(TANDEM_ACC(TANDEM_LOAD) "1:\n\t"
-                     TANDEM_W("vcvtph2ps", 0) TANDEM_FMAS(0) TANDEM_W("vcvtph2ps", 16) TANDEM_FMAS(4)
-                     TANDEM_W("vcvtph2ps", 32) TANDEM_FMAS(8) TANDEM_W("vcvtph2ps", 48) TANDEM_FMAS(12)
-                     "add $64, %[w]\n\t" TANDEM_TAIL);
-  } else if constexpr (T == DType::kBF16) {
-#define TANDEM_BF16(WOFF)                                 \
-  TANDEM_W("vpmovzxwd", WOFF)                             \
-  "vpslld $16, %%ymm12, %%ymm12\n\t"                     \
-  "vpslld $16, %%ymm13, %%ymm13\n\t"
-    __asm__ volatile(TANDEM_ACC(TANDEM_LOAD) "1:\n\t"
-                     TANDEM_BF16(0) TANDEM_FMAS(0) TANDEM_BF16(16) TANDEM_FMAS(4)
-                     TANDEM_BF16(32) TANDEM_FMAS(8) TANDEM_BF16(48) TANDEM_FMAS(12)
-                     "add $64, %[w]\n\t" TANDEM_TAIL);
-#undef TANDEM_BF16
-  } else {
-    __asm__ volatile(TANDEM_ACC(TANDEM_LOAD) "1:\n\t"
-                     TANDEM_W("vmovups", 0) TANDEM_FMAS(0) TANDEM_W("vmovups", 32) TANDEM_FMAS(4)
-                     TANDEM_W("vmovups", 64) TANDEM_FMAS(8) TANDEM_W("vmovups", 96) TANDEM_FMAS(12)
-                     "add $128, %[w]\n\t" TANDEM_TAIL);
+#define TANDEM_OPERANDS                                                                                       \
+  : [w] "+r"(w), [x0] "+r"(x), [x3] "+r"(x3), [n] "+r"(n)                                                     \
+  : [ws] "r"(wstride), [xs] "r"(xstride), [acc] "r"(acc)                                                      \
+  : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",    \
+    "xmm13", "xmm14", "xmm15", "memory", "cc"
+  // One loop: 4 columns per iteration (weights WLOAD, WSTEP bytes a column),
+  // then the pointer updates.
+#define TANDEM_LOOP(ACC, FMAS, WLOAD, WSTEP)                                                                 \
+  __asm__ volatile(ACC(TANDEM_LOAD) "1:\n\t" WLOAD(0 * WSTEP) FMAS(0) WLOAD(1 * WSTEP) FMAS(4)             \
+                       WLOAD(2 * WSTEP) FMAS(8) WLOAD(3 * WSTEP) FMAS(12) "add $4*" #WSTEP ", %[w]\n\t"     \
+                       "add $16, %[x0]\n\t"                                                                \
+                       "add $16, %[x3]\n\t"                                                                \
+                       "dec %[n]\n\t"                                                                      \
+                       "jnz 1b\n\t" ACC(TANDEM_STORE) TANDEM_OPERANDS)
+#define TANDEM_F32(WOFF) TANDEM_W("vmovups", WOFF)
+#define TANDEM_F16(WOFF) TANDEM_W("vcvtph2ps", WOFF)
+#define TANDEM_BF16(WOFF) TANDEM_W("vpmovzxwd", WOFF) "vpslld $16, %%ymm12, %%ymm12\n\tvpslld $16, %%ymm13, %%ymm13\n\t"
+#define TANDEM_BY_ROWS(WLOAD, WSTEP)                     \
+  if constexpr (IR == 6) {                               \
+    TANDEM_LOOP(TANDEM_ACC6, TANDEM_FMAS6, WLOAD, WSTEP); \
+  } else if constexpr (IR == 5) {                        \
+    TANDEM_LOOP(TANDEM_ACC5, TANDEM_FMAS5, WLOAD, WSTEP); \
+  } else {                                               \
+    TANDEM_LOOP(TANDEM_ACC4, TANDEM_FMAS4, WLOAD, WSTEP); \
   }
-#undef TANDEM_TAIL
+  if constexpr (T == DType::kF16) {
+    TANDEM_BY_ROWS(TANDEM_F16, 16)
+  } else if constexpr (T == DType::kBF16) {
+    TANDEM_BY_ROWS(TANDEM_BF16, 16)
+  } else {
+    TANDEM_BY_ROWS(TANDEM_F32, 32)
+  }
+#undef TANDEM_BY_ROWS
+#undef TANDEM_BF16
+#undef TANDEM_F16
+#undef TANDEM_F32
+#undef TANDEM_LOOP
+#undef TANDEM_OPERANDS
 #undef TANDEM_STORE
 #undef TANDEM_LOAD
-#undef TANDEM_ACC
-#undef TANDEM_FMAS
+#undef TANDEM_ACC6
+#undef TANDEM_ACC5
+#undef TANDEM_ACC4
+#undef TANDEM_FMAS6
+#undef TANDEM_FMAS5
+#undef TANDEM_FMAS4
+#undef TANDEM_ROW
 #undef TANDEM_W
 }
 
@@ -151,14 +157,14 @@ inline void float_tile(const uint8_t* wp, size_t pbytes, int64_t p, const float*
   const float* xr[IR];
   for (int r = 0; r < IR; ++r) xr[r] = xi + r * ldx;
   int64_t kk = 0;
-  if constexpr (JP == 2 && IR == 6) {
+  if constexpr (JP == 2 && IR >= 4) {
     if (k1 - k0 >= 4) {
       alignas(32) float buf[IR * JP * 8];
       for (int r = 0; r < IR; ++r)
         for (int q = 0; q < JP; ++q) _mm256_store_ps(buf + 8 * (JP * r + q), acc[r][q]);
       kk = (k1 - k0) / 4 * 4;
       constexpr size_t kColBytes = T == DType::kF32 ? 32 : 16;
-      tile6x2_asm<T>(pw[0] + kw0 * kColBytes, static_cast<long>(pbytes), xi,
+      tile6x2_asm<T, IR>(pw[0] + kw0 * kColBytes, static_cast<long>(pbytes), xi,
                                     static_cast<long>(ldx * 4), static_cast<long>(kk), buf);
       for (int r = 0; r < IR; ++r)
         for (int q = 0; q < JP; ++q) acc[r][q] = _mm256_load_ps(buf + 8 * (JP * r + q));
@@ -197,26 +203,48 @@ inline void prefetch_slice(const uint8_t* panel, size_t pbytes, int panels, int6
 
 // Rows [i0, i1) of the output over columns [k0, k1); xb points at row i0,
 // column k0 of the activations (rows ldx floats apart).
+// float_tile with a run-time row count (1..6).
+template <DType T, int JP>
+inline void float_tile_n(int64_t rows, const uint8_t* wp, size_t pbytes, int64_t p, const float* xi, int64_t ldx,
+                         int64_t i, int64_t k0, int64_t k1, int64_t kw0, const Out& o) {
+  switch (rows) {
+    case 6: float_tile<T, JP, 6>(wp, pbytes, p, xi, ldx, i, k0, k1, kw0, o); break;
+    case 5: float_tile<T, JP, 5>(wp, pbytes, p, xi, ldx, i, k0, k1, kw0, o); break;
+    case 4: float_tile<T, JP, 4>(wp, pbytes, p, xi, ldx, i, k0, k1, kw0, o); break;
+    case 3: float_tile<T, JP, 3>(wp, pbytes, p, xi, ldx, i, k0, k1, kw0, o); break;
+    case 2: float_tile<T, JP, 2>(wp, pbytes, p, xi, ldx, i, k0, k1, kw0, o); break;
+    case 1: float_tile<T, JP, 1>(wp, pbytes, p, xi, ldx, i, k0, k1, kw0, o); break;
+    default: break;
+  }
+}
+
 template <DType T, int JP>
 inline void float_rows(const uint8_t* wp, size_t pbytes, int64_t p, const float* xb, int64_t ldx, int64_t i0,
                        int64_t i1, int64_t k0, int64_t k1, int64_t kw0, const Out& o) {
   constexpr int kIr = 6;
   auto xi = [&](int64_t i) { return xb + (i - i0) * ldx; };
+  // Full tiles of 6 rows; when rows are left over, the last full tile is
+  // kept back and shares them out (16 rows: 6 + 5 + 5, not 6 + 6 + 4): a
+  // short tile has few independent FMA chains and took nearly a full tile's
+  // time (matmul_bench f32 5632 x 2048 --copies 4: n = 18 ran faster than
+  // n = 16).
+  const int64_t rem = (i1 - i0) % kIr;
+  const int64_t full_end = rem != 0 && i1 - i0 > kIr ? i1 - rem - kIr : i1 - rem;
   int64_t i = i0;
-  for (; i + kIr <= i1; i += kIr) {
+  for (; i < full_end; i += kIr) {
     // The next tile's outputs: a k-block pass over a big GEMM sweeps all of
     // y, so its partial sums come back from DRAM; ask for them one tile early.
     for (int64_t r = i + kIr; r < std::min(i1, i + 2 * kIr); ++r)
       for (int q = 0; q < JP; ++q) _mm_prefetch(reinterpret_cast<const char*>(o.y + r * o.m + (p + q) * 8), _MM_HINT_T0);
     float_tile<T, JP, kIr>(wp, pbytes, p, xi(i), ldx, i, k0, k1, kw0, o);
   }
-  switch (i1 - i) {
-    case 5: float_tile<T, JP, 5>(wp, pbytes, p, xi(i), ldx, i, k0, k1, kw0, o); break;
-    case 4: float_tile<T, JP, 4>(wp, pbytes, p, xi(i), ldx, i, k0, k1, kw0, o); break;
-    case 3: float_tile<T, JP, 3>(wp, pbytes, p, xi(i), ldx, i, k0, k1, kw0, o); break;
-    case 2: float_tile<T, JP, 2>(wp, pbytes, p, xi(i), ldx, i, k0, k1, kw0, o); break;
-    case 1: float_tile<T, JP, 1>(wp, pbytes, p, xi(i), ldx, i, k0, k1, kw0, o); break;
-    default: break;
+  const int64_t left = i1 - i;  // 0, under 6, or 7..11
+  if (left > kIr) {
+    const int64_t a = (left + 1) / 2;
+    float_tile_n<T, JP>(a, wp, pbytes, p, xi(i), ldx, i, k0, k1, kw0, o);
+    float_tile_n<T, JP>(left - a, wp, pbytes, p, xi(i + a), ldx, i + a, k0, k1, kw0, o);
+  } else if (left > 0) {
+    float_tile_n<T, JP>(left, wp, pbytes, p, xi(i), ldx, i, k0, k1, kw0, o);
   }
 }
 
