@@ -68,19 +68,25 @@ __attribute__((target("avx2,fma"), noinline)) void tile_pass(const float* w, con
     for (int p = 0; p < P; ++p) _mm256_storeu_ps(out + (r * P + p) * 8, a[r][p]);
 }
 
-// The 6x2 tile with its column loop written in assembly, unrolled by 4:
-// the same FMAs per accumulator in the same order as tile_pass<6, 2>, with
-// the 12 accumulators pinned in ymm0-11 (kc % 4 == 0).
-__attribute__((target("avx2,fma"), noinline)) void tile_pass_asm(const float* w, const float* x, int kc, float* out) {
-  const float* w0 = w;
-  const long wstride = static_cast<long>(kc) * 32;  // bytes from panel 0 to panel 1
-  const long xs = static_cast<long>(kc) * 4;        // bytes between x rows
+// The 6x2 tile with its column loop written in assembly, unrolled by 4, as
+// the engine's kernel has it (tile6x2_asm): the same FMAs per accumulator
+// in the same order as tile_pass<6, 2>, with the 12 accumulators pinned in
+// ymm0-11 (kc % 4 == 0). W is float (panel p's column k at w + (p kc + k) 8)
+// or uint16_t f16 weights (same layout), converted in the loop by vcvtph2ps
+// from memory instead of being widened to f32 first.
+template <typename W>
+__attribute__((target("avx2,fma,f16c"), noinline)) void tile_pass_asm(const W* w, const float* x, int kc, float* out) {
+  constexpr bool kF16 = sizeof(W) == 2;
+  const W* w0 = w;
+  const long wstride = static_cast<long>(kc) * 8 * static_cast<long>(sizeof(W));  // panel 0 to panel 1, bytes
+  const long xs = static_cast<long>(kc) * 4;                                       // bytes between x rows
   const float* x0 = x;
   const float* x3 = x + 3 * kc;
   long n = kc / 4;
-#define TANDEM_STEP(WOFF, XOFF)                        \
-  "vmovaps " #WOFF "(%[w]), %%ymm12\n\t"               \
-  "vmovaps " #WOFF "(%[w],%[ws],1), %%ymm13\n\t"       \
+#define TANDEM_W(OP, WOFF)                     \
+  OP " " #WOFF "(%[w]), %%ymm12\n\t"           \
+  OP " " #WOFF "(%[w],%[ws],1), %%ymm13\n\t"
+#define TANDEM_FMAS(XOFF)                              \
   "vbroadcastss " #XOFF "(%[x0]), %%ymm14\n\t"         \
   "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"           \
   "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"           \
@@ -99,127 +105,36 @@ __attribute__((target("avx2,fma"), noinline)) void tile_pass_asm(const float* w,
   "vbroadcastss " #XOFF "(%[x3],%[xs],2), %%ymm15\n\t" \
   "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"          \
   "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-  __asm__ volatile(
-      "vxorps %%ymm0, %%ymm0, %%ymm0\n\t"
-      "vxorps %%ymm1, %%ymm1, %%ymm1\n\t"
-      "vxorps %%ymm2, %%ymm2, %%ymm2\n\t"
-      "vxorps %%ymm3, %%ymm3, %%ymm3\n\t"
-      "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
-      "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
-      "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
-      "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"
-      "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"
-      "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"
-      "vxorps %%ymm10, %%ymm10, %%ymm10\n\t"
-      "vxorps %%ymm11, %%ymm11, %%ymm11\n\t"
-      "1:\n\t"
-      TANDEM_STEP(0, 0) TANDEM_STEP(32, 4) TANDEM_STEP(64, 8) TANDEM_STEP(96, 12)
-      "add $128, %[w]\n\t"
-      "add $16, %[x0]\n\t"
-      "add $16, %[x3]\n\t"
-      "dec %[n]\n\t"
-      "jnz 1b\n\t"
-      "vmovups %%ymm0, 0(%[out])\n\t"
-      "vmovups %%ymm1, 32(%[out])\n\t"
-      "vmovups %%ymm2, 64(%[out])\n\t"
-      "vmovups %%ymm3, 96(%[out])\n\t"
-      "vmovups %%ymm4, 128(%[out])\n\t"
-      "vmovups %%ymm5, 160(%[out])\n\t"
-      "vmovups %%ymm6, 192(%[out])\n\t"
-      "vmovups %%ymm7, 224(%[out])\n\t"
-      "vmovups %%ymm8, 256(%[out])\n\t"
-      "vmovups %%ymm9, 288(%[out])\n\t"
-      "vmovups %%ymm10, 320(%[out])\n\t"
-      "vmovups %%ymm11, 352(%[out])\n\t"
-      : [w] "+r"(w0), [x0] "+r"(x0), [x3] "+r"(x3), [n] "+r"(n)
-      : [ws] "r"(wstride), [xs] "r"(xs), [out] "r"(out)
-      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-        "xmm13", "xmm14", "xmm15", "memory", "cc");
-#undef TANDEM_STEP
-}
-
-// The same tile over f16 weights, converted in the loop (vcvtph2ps from
-// memory) instead of from a widened f32 slice; panel p's column k at
-// w16 + (p * kc + k) * 8.
-__attribute__((target("avx2,fma,f16c"), noinline)) void tile_pass_asm16(const uint16_t* w, const float* x, int kc,
-                                                                        float* out) {
-  const uint16_t* w0 = w;
-  const long wstride = static_cast<long>(kc) * 16;
-  const long xs = static_cast<long>(kc) * 4;
-  const float* x0 = x;
-  const float* x3 = x + 3 * kc;
-  long n = kc / 4;
-#define TANDEM_STEP(WOFF, XOFF)                        \
-  "vcvtph2ps " #WOFF "(%[w]), %%ymm12\n\t"             \
-  "vcvtph2ps " #WOFF "(%[w],%[ws],1), %%ymm13\n\t"     \
-  "vbroadcastss " #XOFF "(%[x0]), %%ymm14\n\t"         \
-  "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"           \
-  "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"           \
-  "vbroadcastss " #XOFF "(%[x0],%[xs],1), %%ymm15\n\t" \
-  "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"           \
-  "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"           \
-  "vbroadcastss " #XOFF "(%[x0],%[xs],2), %%ymm14\n\t" \
-  "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"           \
-  "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"           \
-  "vbroadcastss " #XOFF "(%[x3]), %%ymm15\n\t"         \
-  "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"           \
-  "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"           \
-  "vbroadcastss " #XOFF "(%[x3],%[xs],1), %%ymm14\n\t" \
-  "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"           \
-  "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"           \
-  "vbroadcastss " #XOFF "(%[x3],%[xs],2), %%ymm15\n\t" \
-  "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"          \
-  "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-  __asm__ volatile(
-      "vxorps %%ymm0, %%ymm0, %%ymm0\n\t"
-      "vxorps %%ymm1, %%ymm1, %%ymm1\n\t"
-      "vxorps %%ymm2, %%ymm2, %%ymm2\n\t"
-      "vxorps %%ymm3, %%ymm3, %%ymm3\n\t"
-      "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
-      "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
-      "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
-      "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"
-      "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"
-      "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"
-      "vxorps %%ymm10, %%ymm10, %%ymm10\n\t"
-      "vxorps %%ymm11, %%ymm11, %%ymm11\n\t"
-      "1:\n\t"
-      TANDEM_STEP(0, 0) TANDEM_STEP(16, 4) TANDEM_STEP(32, 8) TANDEM_STEP(48, 12)
-      "add $64, %[w]\n\t"
-      "add $16, %[x0]\n\t"
-      "add $16, %[x3]\n\t"
-      "dec %[n]\n\t"
-      "jnz 1b\n\t"
-      "vmovups %%ymm0, 0(%[out])\n\t"
-      "vmovups %%ymm1, 32(%[out])\n\t"
-      "vmovups %%ymm2, 64(%[out])\n\t"
-      "vmovups %%ymm3, 96(%[out])\n\t"
-      "vmovups %%ymm4, 128(%[out])\n\t"
-      "vmovups %%ymm5, 160(%[out])\n\t"
-      "vmovups %%ymm6, 192(%[out])\n\t"
-      "vmovups %%ymm7, 224(%[out])\n\t"
-      "vmovups %%ymm8, 256(%[out])\n\t"
-      "vmovups %%ymm9, 288(%[out])\n\t"
-      "vmovups %%ymm10, 320(%[out])\n\t"
-      "vmovups %%ymm11, 352(%[out])\n\t"
-      : [w] "+r"(w0), [x0] "+r"(x0), [x3] "+r"(x3), [n] "+r"(n)
-      : [ws] "r"(wstride), [xs] "r"(xs), [out] "r"(out)
-      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-        "xmm13", "xmm14", "xmm15", "memory", "cc");
-#undef TANDEM_STEP
-}
-
-float tile_asm16(const uint16_t* w, const float* x, int kc, long iters) {
-  float out[96];
-  float s = 0;
-  for (long it = 0; it < iters; ++it) {
-    tile_pass_asm16(w, x, kc, out);
-    s += out[0];
+#define TANDEM_ZERO(R) "vxorps %%ymm" #R ", %%ymm" #R ", %%ymm" #R "\n\t"
+#define TANDEM_OUT(R) "vmovups %%ymm" #R ", 32*" #R "(%[out])\n\t"
+#define TANDEM_ALL(OP) OP(0) OP(1) OP(2) OP(3) OP(4) OP(5) OP(6) OP(7) OP(8) OP(9) OP(10) OP(11)
+#define TANDEM_LOOP(WLOAD, WSTEP)                                                                              \
+  __asm__ volatile(TANDEM_ALL(TANDEM_ZERO) "1:\n\t" TANDEM_W(WLOAD, 0 * WSTEP) TANDEM_FMAS(0)                  \
+                       TANDEM_W(WLOAD, 1 * WSTEP) TANDEM_FMAS(4) TANDEM_W(WLOAD, 2 * WSTEP) TANDEM_FMAS(8)     \
+                           TANDEM_W(WLOAD, 3 * WSTEP) TANDEM_FMAS(12) "add $4*" #WSTEP ", %[w]\n\t"            \
+                       "add $16, %[x0]\n\t"                                                                    \
+                       "add $16, %[x3]\n\t"                                                                    \
+                       "dec %[n]\n\t"                                                                          \
+                       "jnz 1b\n\t" TANDEM_ALL(TANDEM_OUT)                                                     \
+                   : [w] "+r"(w0), [x0] "+r"(x0), [x3] "+r"(x3), [n] "+r"(n)                                   \
+                   : [ws] "r"(wstride), [xs] "r"(xs), [out] "r"(out)                                           \
+                   : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",   \
+                     "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc")
+  if constexpr (kF16) {
+    TANDEM_LOOP("vcvtph2ps", 16);
+  } else {
+    TANDEM_LOOP("vmovaps", 32);
   }
-  return s;
+#undef TANDEM_LOOP
+#undef TANDEM_ALL
+#undef TANDEM_OUT
+#undef TANDEM_ZERO
+#undef TANDEM_FMAS
+#undef TANDEM_W
 }
 
-float tile_asm(const float* w, const float* x, int kc, long iters) {
+template <typename W>
+float tile_asm(const W* w, const float* x, int kc, long iters) {
   float out[96];
   float s = 0;
   for (long it = 0; it < iters; ++it) {
@@ -298,7 +213,7 @@ int main(int argc, char** argv) {
   row("tile 6x2", measure([&](long n) { return tile<6, 2>(wa, x.data(), kc, n); }, kc * 6 * 2 * 16.0, seconds, &sink));
   row("asm 6x2", measure([&](long n) { return tile_asm(wa, x.data(), kc, n); }, kc * 6 * 2 * 16.0, seconds, &sink));
   std::vector<uint16_t> w16(2 * kc * 8, 0x3800);  // 0.5 in f16
-  row("asm16 6x2", measure([&](long n) { return tile_asm16(w16.data(), x.data(), kc, n); }, kc * 6 * 2 * 16.0, seconds, &sink));
+  row("asm16 6x2", measure([&](long n) { return tile_asm(w16.data(), x.data(), kc, n); }, kc * 6 * 2 * 16.0, seconds, &sink));
   row("tile 3x4", measure([&](long n) { return tile<3, 4>(wa, x.data(), kc, n); }, kc * 3 * 4 * 16.0, seconds, &sink));
   row("tile 4x3", measure([&](long n) { return tile<4, 3>(wa, x.data(), kc, n); }, kc * 4 * 3 * 16.0, seconds, &sink));
   std::printf("(checksum %g)\n", static_cast<double>(sink));

@@ -88,6 +88,8 @@ void softmax_avx2(float* x, int64_t n);
 void silu_mul_avx2(const float* gate, const float* up, float* out, int64_t n);
 // Rotate-half RoPE of one head vector v[0, 2 half) with per-pair cos / sin.
 void rope_neox_avx2(float* v, const float* cs, const float* sn, int half);
+// The rotation of rope_neox_avx2 on n pairs (a[i], b[i]).
+void rope_pairs_avx2(float* a, float* b, const float* cs, const float* sn, int n);
 void attend_avx2(const float* q, int heads, const float* const* k_rows, const float* const* v_rows, int64_t n,
                  int hd, float scale, float* scores, float* out);
 // The AVX2 row ops' contracts with AVX-512 (only called after

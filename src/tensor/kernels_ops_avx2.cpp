@@ -189,20 +189,22 @@ void silu_mul_avx2(const float* gate, const float* up, float* out, int64_t n) {
   if (i < n) store_partial(out + i, f(load_partial(gate + i, n - i), load_partial(up + i, n - i)), n - i);
 }
 
-void rope_neox_avx2(float* v, const float* cs, const float* sn, int half) {
+void rope_pairs_avx2(float* a, float* b, const float* cs, const float* sn, int n) {
   int i = 0;
-  for (; i + 8 <= half; i += 8) {
-    const __m256 x0 = _mm256_loadu_ps(v + i), x1 = _mm256_loadu_ps(v + half + i);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x0 = _mm256_loadu_ps(a + i), x1 = _mm256_loadu_ps(b + i);
     const __m256 c = _mm256_loadu_ps(cs + i), s = _mm256_loadu_ps(sn + i);
-    _mm256_storeu_ps(v + i, _mm256_fmsub_ps(x0, c, _mm256_mul_ps(x1, s)));
-    _mm256_storeu_ps(v + half + i, _mm256_fmadd_ps(x1, c, _mm256_mul_ps(x0, s)));
+    _mm256_storeu_ps(a + i, _mm256_fmsub_ps(x0, c, _mm256_mul_ps(x1, s)));
+    _mm256_storeu_ps(b + i, _mm256_fmadd_ps(x1, c, _mm256_mul_ps(x0, s)));
   }
-  for (; i < half; ++i) {
-    const float x0 = v[i], x1 = v[half + i];
-    v[i] = x0 * cs[i] - x1 * sn[i];
-    v[half + i] = x1 * cs[i] + x0 * sn[i];
+  for (; i < n; ++i) {
+    const float x0 = a[i], x1 = b[i];
+    a[i] = x0 * cs[i] - x1 * sn[i];
+    b[i] = x1 * cs[i] + x0 * sn[i];
   }
 }
+
+void rope_neox_avx2(float* v, const float* cs, const float* sn, int half) { rope_pairs_avx2(v, v + half, cs, sn, half); }
 
 void attend_avx2(const float* q, int heads, const float* const* k_rows, const float* const* v_rows, int64_t n,
                  int hd, float scale, float* scores, float* out) {

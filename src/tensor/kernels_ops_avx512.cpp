@@ -215,9 +215,9 @@ TANDEM_AVX512_FN void attend_avx512(const float* q, int heads, const float* cons
   }
 }
 
-// rope_neox_avx2's operations per element (v[i] = fmsub(x0, c, x1 * s),
-// v[half + i] = fmadd(x1, c, x0 * s), the last half % 8 pairs in scalar
-// code), 16 pairs per step, then 8, then the same scalar tail: bitwise.
+// rope_neox_avx2's operations per element (a = fmsub(x0, c, x1 * s),
+// b = fmadd(x1, c, x0 * s)), 16 pairs per step; the last half % 16 pairs go
+// to the AVX2 code itself (8 per step, then scalar), so results are bitwise.
 TANDEM_AVX512_FN void rope_neox_avx512(float* v, const float* cs, const float* sn, int half) {
   int i = 0;
   for (; i + 16 <= half; i += 16) {
@@ -226,17 +226,7 @@ TANDEM_AVX512_FN void rope_neox_avx512(float* v, const float* cs, const float* s
     _mm512_storeu_ps(v + i, _mm512_fmsub_ps(x0, c, _mm512_mul_ps(x1, s)));
     _mm512_storeu_ps(v + half + i, _mm512_fmadd_ps(x1, c, _mm512_mul_ps(x0, s)));
   }
-  for (; i + 8 <= half; i += 8) {
-    const __m256 x0 = _mm256_loadu_ps(v + i), x1 = _mm256_loadu_ps(v + half + i);
-    const __m256 c = _mm256_loadu_ps(cs + i), s = _mm256_loadu_ps(sn + i);
-    _mm256_storeu_ps(v + i, _mm256_fmsub_ps(x0, c, _mm256_mul_ps(x1, s)));
-    _mm256_storeu_ps(v + half + i, _mm256_fmadd_ps(x1, c, _mm256_mul_ps(x0, s)));
-  }
-  for (; i < half; ++i) {
-    const float x0 = v[i], x1 = v[half + i];
-    v[i] = x0 * cs[i] - x1 * sn[i];
-    v[half + i] = x1 * cs[i] + x0 * sn[i];
-  }
+  rope_pairs_avx2(v + i, v + half + i, cs + i, sn + i, half - i);
 }
 
 }  // namespace tandem::kernels
