@@ -69,7 +69,7 @@ __attribute__((target("avx2,fma"), noinline)) void tile_pass(const float* w, con
 }
 
 // The 6x2 tile with its column loop written in assembly, unrolled by 4, as
-// the engine's kernel has it (tile6x2_asm): the same FMAs per accumulator
+// the engine's kernel has it (tile_x2_asm): the same FMAs per accumulator
 // in the same order as tile_pass<6, 2>, with the 12 accumulators pinned in
 // ymm0-11 (kc % 4 == 0). W is float (panel p's column k at w + (p kc + k) 8)
 // or uint16_t f16 weights (same layout), converted in the loop by vcvtph2ps

@@ -36,6 +36,10 @@ inline __m256 load_col(const uint8_t* panel, int64_t kk) {
   }
 }
 
+// Bytes of one column (8 rows' weights) of a float-type panel.
+template <DType T>
+constexpr size_t kColBytes = T == DType::kF32 ? 32 : 16;
+
 // Outputs of a panel: all 8 lanes, or the first `rows` of the last panel.
 inline __m256 load_out(const float* p, int64_t rows) { return avx2::load_first(p, rows); }
 inline void store_out(float* p, __m256 v, int64_t rows) { avx2::store_first(p, v, rows); }
@@ -48,12 +52,13 @@ struct Out {
   bool first, last;    // first k-block: start from 0; last: add the bias
 };
 
-// The 6-row x 2-panel tile's column loop in assembly, unrolled by 4, for
+// The tile's column loop for IR = 4..6 rows x 2 panels in assembly,
+// unrolled by 4, for
 // f32 weights (vmovups), f16 (vcvtph2ps from memory) or bf16 (vpmovzxwd
 // from memory, then a 16-bit shift). On Zen 3 the conversions run beside
 // the FMAs: build/bench/fma_ceiling has the f16 loop as fast as the f32 one,
 // so f16 / bf16 prefill reads its panels directly instead of widening them
-// to f32 first. acc (12 x 8 floats: row r, panel q at 8 * (2 r + q)) is
+// to f32 first. acc (2 IR x 8 floats: row r, panel q at 8 (2 r + q)) is
 // loaded, runs `steps` columns (a multiple of 4, > 0), and is stored back.
 // w points at panel 0's first column (panel 1 is wstride bytes further), x
 // at row 0's first activation (rows xstride bytes apart). Per accumulator
@@ -65,7 +70,7 @@ struct Out {
 // FMA chains, mostly 89-96%, against 78-96%, mostly 82-87%, for the
 // compiled one.
 template <DType T, int IR>
-inline void tile6x2_asm(const void* w, long wstride, const float* x, long xstride, long steps, float* acc) {
+inline void tile_x2_asm(const void* w, long wstride, const float* x, long xstride, long steps, float* acc) {
   static_assert(IR >= 4 && IR <= 6);
   const float* x3 = x + 3 * (xstride / 4);
   long n = steps / 4;
@@ -159,16 +164,11 @@ inline void float_tile(const uint8_t* wp, size_t pbytes, int64_t p, const float*
   for (int r = 0; r < IR; ++r) xr[r] = xi + r * ldx;
   int64_t kk = 0;
   if constexpr (JP == 2 && IR >= 4) {
+    // acc[r][q] is float 8 (2 r + q) of the array: the assembly's layout.
     if (k1 - k0 >= 4) {
-      alignas(32) float buf[IR * JP * 8];
-      for (int r = 0; r < IR; ++r)
-        for (int q = 0; q < JP; ++q) _mm256_store_ps(buf + 8 * (JP * r + q), acc[r][q]);
       kk = (k1 - k0) / 4 * 4;
-      constexpr size_t kColBytes = T == DType::kF32 ? 32 : 16;
-      tile6x2_asm<T, IR>(pw[0] + kw0 * kColBytes, static_cast<long>(pbytes), xi,
-                                    static_cast<long>(ldx * 4), static_cast<long>(kk), buf);
-      for (int r = 0; r < IR; ++r)
-        for (int q = 0; q < JP; ++q) acc[r][q] = _mm256_load_ps(buf + 8 * (JP * r + q));
+      tile_x2_asm<T, IR>(pw[0] + kw0 * kColBytes<T>, static_cast<long>(pbytes), xi, static_cast<long>(ldx * 4),
+                         static_cast<long>(kk), reinterpret_cast<float*>(acc));
     }
   }
   for (; kk < k1 - k0; ++kk) {
@@ -194,16 +194,13 @@ inline void float_tile(const uint8_t* wp, size_t pbytes, int64_t p, const float*
 // otherwise every block of rows waits for DRAM at the start of each pair.
 template <DType T>
 inline void prefetch_slice(const uint8_t* panel, size_t pbytes, int panels, int64_t k0, int64_t k1) {
-  constexpr size_t kColBytes = T == DType::kF32 ? 32 : 16;
   for (int q = 0; q < panels; ++q) {
-    const char* a = reinterpret_cast<const char*>(panel + static_cast<size_t>(q) * pbytes + k0 * kColBytes);
-    const size_t bytes = static_cast<size_t>(k1 - k0) * kColBytes;
+    const char* a = reinterpret_cast<const char*>(panel + static_cast<size_t>(q) * pbytes + k0 * kColBytes<T>);
+    const size_t bytes = static_cast<size_t>(k1 - k0) * kColBytes<T>;
     for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(a + off, _MM_HINT_T1);
   }
 }
 
-// Rows [i0, i1) of the output over columns [k0, k1); xb points at row i0,
-// column k0 of the activations (rows ldx floats apart).
 // float_tile with a run-time row count (1..6).
 template <DType T, int JP>
 inline void float_tile_n(int64_t rows, const uint8_t* wp, size_t pbytes, int64_t p, const float* xi, int64_t ldx,
@@ -219,6 +216,8 @@ inline void float_tile_n(int64_t rows, const uint8_t* wp, size_t pbytes, int64_t
   }
 }
 
+// Rows [i0, i1) of the output over columns [k0, k1); xb points at row i0,
+// column k0 of the activations (rows ldx floats apart).
 template <DType T, int JP>
 inline void float_rows(const uint8_t* wp, size_t pbytes, int64_t p, const float* xb, int64_t ldx, int64_t i0,
                        int64_t i1, int64_t k0, int64_t k1, int64_t kw0, const Out& o) {
@@ -272,7 +271,7 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
   // tile's partial sums go through y once per kKc columns, not once per 256
   // as before. The panel pair's columns (up to 384 KiB in f32) stay in L2
   // for the kNc rows of a block, whose activations stream from L3 once per
-  // pair. With the assembly tile (tile6x2_asm), which hides L2 latency,
+  // pair. With the assembly tile (tile_x2_asm), which hides L2 latency,
   // going through y every 256 columns cost more than keeping the weights in
   // L1 saved. matmul_bench --n 512, 2 threads, 5 alternating rounds,
   // medians: f16 5632 x 2048 145 (256 columns) -> 165 GFLOP/s (1024),

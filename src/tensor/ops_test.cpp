@@ -350,8 +350,8 @@ TEST(OpsTest, Panel8IsBatchInvariantAcrossBlocks) {
       EXPECT_EQ(0, std::memcmp(one.data(), all.data() + i * m, one.size() * sizeof(float)))
           << "row " << i << " dtype " << dtype_name(t) << " k " << k;
     }
-    // Small batches take other paths (up to 48 rows one pass over k, f16 /
-    // bf16 converted in the tile instead of a widened slice); their rows
+    // Small batches take other paths (up to 48 rows one pass over k; 12
+    // and 13 rows end in tiles of 6 + 6 and 6 + 4 + 3 rows); their rows
     // must match too.
     for (int64_t few : {3, 11, 12, 13, 48, 49}) {
       std::vector<float> part(static_cast<size_t>(few * m));
