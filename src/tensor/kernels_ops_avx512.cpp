@@ -58,6 +58,34 @@ TANDEM_AVX512_FN inline void dot4(const float* q, const float* const* k, int64_t
   _mm_storeu_ps(out, _mm_mul_ps(r, _mm_set1_ps(scale)));
 }
 
+// dot4 for two query heads q0, q1 at once (out0, out1): the same chains
+// per head, eight of them in flight instead of four, and one load of each
+// key chunk for both heads.
+TANDEM_AVX512_FN inline void dot4x2(const float* q0, const float* q1, const float* const* k, int64_t n, float scale,
+                                    float* out0, float* out1) {
+  __m512 s[2][4];
+  for (int h = 0; h < 2; ++h)
+    for (int u = 0; u < 4; ++u) s[h][u] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __m512 qv0 = _mm512_loadu_ps(q0 + i), qv1 = _mm512_loadu_ps(q1 + i);
+    for (int u = 0; u < 4; ++u) {
+      const __m512 kv = _mm512_loadu_ps(k[u] + i);
+      s[0][u] = _mm512_fmadd_ps(qv0, kv, s[0][u]);
+      s[1][u] = _mm512_fmadd_ps(qv1, kv, s[1][u]);
+    }
+  }
+  for (int h = 0; h < 2; ++h) {
+    __m128 t[4];
+    for (int u = 0; u < 4; ++u) {
+      const __m256 v = _mm256_add_ps(_mm512_castps512_ps256(s[h][u]), _mm512_extractf32x8_ps(s[h][u], 1));
+      t[u] = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    }
+    _MM_TRANSPOSE4_PS(t[0], t[1], t[2], t[3]);
+    const __m128 r = _mm_add_ps(_mm_add_ps(t[0], t[2]), _mm_add_ps(t[1], t[3]));
+    _mm_storeu_ps(h == 0 ? out0 : out1, _mm_mul_ps(r, _mm_set1_ps(scale)));
+  }
+}
+
 // e^x for 16 lanes: exp8 of kernels_ops_avx2.cpp step for step (the same
 // clamps, rounding, Cody-Waite split, polynomial and 2^n by exponent bits),
 // so each lane is bitwise exp8's.
@@ -177,7 +205,18 @@ TANDEM_AVX512_FN void attend_avx512(const float* q, int heads, const float* cons
   constexpr int64_t kJb = 32;
   for (int64_t jb = 0; jb < n; jb += kJb) {
     const int64_t je = std::min(n, jb + kJb);
-    for (int g = 0; g < heads; ++g) {
+    int g = 0;
+    for (; g + 2 <= heads; g += 2) {
+      const float* qg = q + static_cast<int64_t>(g) * hd;
+      float* sg = scores + g * n;
+      int64_t j = jb;
+      for (; j + 4 <= je; j += 4) dot4x2(qg, qg + hd, k_rows + j, hd, scale, sg + j, sg + n + j);
+      for (; j < je; ++j) {
+        sg[j] = dot_avx2(qg, k_rows[j], hd) * scale;
+        sg[n + j] = dot_avx2(qg + hd, k_rows[j], hd) * scale;
+      }
+    }
+    for (; g < heads; ++g) {
       const float* qg = q + static_cast<int64_t>(g) * hd;
       float* sg = scores + g * n;
       int64_t j = jb;
@@ -190,7 +229,34 @@ TANDEM_AVX512_FN void attend_avx512(const float* q, int heads, const float* cons
     const int nv = std::min(8, (hd - d) / 16);
     for (int64_t jb = 0; jb < n; jb += kJb) {
       const int64_t je = std::min(n, jb + kJb);
-      for (int g = 0; g < heads; ++g) {
+      int g = 0;
+      if (nv == 4) {
+        // Head size 64, the common case: four heads at once, each with its
+        // own chains (16 in flight; one head's 4 chains left the FMA units
+        // waiting on their latency), sharing the loads of each V row.
+        for (; g + 4 <= heads; g += 4) {
+          __m512 acc[4][4];
+          for (int h = 0; h < 4; ++h)
+            for (int u = 0; u < 4; ++u)
+              acc[h][u] = jb == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(out + static_cast<int64_t>(g + h) * hd + d + 16 * u);
+          const float* sg = scores + g * n;
+          for (int64_t j = jb; j < je; ++j) {
+            const float* vj = v_rows[j] + d;
+            const __m512 v0 = _mm512_loadu_ps(vj), v1 = _mm512_loadu_ps(vj + 16), v2 = _mm512_loadu_ps(vj + 32),
+                         v3 = _mm512_loadu_ps(vj + 48);
+            for (int h = 0; h < 4; ++h) {
+              const __m512 sj = _mm512_set1_ps(sg[h * n + j]);
+              acc[h][0] = _mm512_fmadd_ps(sj, v0, acc[h][0]);
+              acc[h][1] = _mm512_fmadd_ps(sj, v1, acc[h][1]);
+              acc[h][2] = _mm512_fmadd_ps(sj, v2, acc[h][2]);
+              acc[h][3] = _mm512_fmadd_ps(sj, v3, acc[h][3]);
+            }
+          }
+          for (int h = 0; h < 4; ++h)
+            for (int u = 0; u < 4; ++u) _mm512_storeu_ps(out + static_cast<int64_t>(g + h) * hd + d + 16 * u, acc[h][u]);
+        }
+      }
+      for (; g < heads; ++g) {
         const float* sg = scores + g * n;
         float* og = out + static_cast<int64_t>(g) * hd + d;
         __m512 acc[8];
