@@ -300,13 +300,15 @@ TANDEM_AVX512_FN inline void q4_tile(const uint8_t* a, size_t pbytes, const Bloc
       const __m512 dw = pair_scales(g0, g1);
       for (int r = 0; r < IR; ++r) {
         const int8_t* q = xr[r][b].qs;
-        __m512i sl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[0], bcast4(q));
+        // (nibble - 8) . x = nibble . x - 8 sum(x), the low chain started
+        // at the correction (exact integers).
+        __m512i sl = _mm512_dpbusd_epi32(_mm512_set1_epi32(-8 * xs[r][b]), lo[0], bcast4(q));
         __m512i sh = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], bcast4(q + 16));
         for (int t = 1; t < 4; ++t) {
           sl = _mm512_dpbusd_epi32(sl, lo[t], bcast4(q + 4 * t));
           sh = _mm512_dpbusd_epi32(sh, hi[t], bcast4(q + 16 + 4 * t));
         }
-        const __m512i isum = _mm512_sub_epi32(_mm512_add_epi32(sl, sh), _mm512_set1_epi32(8 * xs[r][b]));
+        const __m512i isum = _mm512_add_epi32(sl, sh);
         const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(xr[r][b].d));
         acc[r][j] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum), acc[r][j]);
       }
@@ -323,10 +325,12 @@ TANDEM_AVX512_FN inline void q8_tile(const uint8_t* a, size_t pbytes, const Bloc
     for (int j = 0; j < JP; ++j) {
       const uint8_t* g0 = a + static_cast<size_t>(2 * j) * pbytes + static_cast<size_t>(b) * kQ8G;
       const uint8_t* g1 = g0 + pbytes;
-      prefetch_lines(g0 + 4 * kQ8G, 5);
-      prefetch_lines(g1 + 4 * kQ8G, 5);
+      prefetch_lines(g0 + 12 * kQ8G, 5);
+      prefetch_lines(g1 + 12 * kQ8G, 5);
+      // isum = dot(w + 128, x) - 128 sum(x), the chain started at the
+      // correction (integer sums are exact in any order).
       __m512i s[IR];
-      for (int r = 0; r < IR; ++r) s[r] = _mm512_setzero_si512();
+      for (int r = 0; r < IR; ++r) s[r] = _mm512_set1_epi32(-128 * xs[r][b]);
       for (int t = 0; t < 8; ++t) {
         // w + 128 as an unsigned byte.
         const __m512i wu = _mm512_xor_si512(load_pair(g0 + 16 + 32 * t, g1 + 16 + 32 * t), flip);
@@ -334,9 +338,8 @@ TANDEM_AVX512_FN inline void q8_tile(const uint8_t* a, size_t pbytes, const Bloc
       }
       const __m512 dw = pair_scales(g0, g1);
       for (int r = 0; r < IR; ++r) {
-        const __m512i isum = _mm512_sub_epi32(s[r], _mm512_set1_epi32(128 * xs[r][b]));
         const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(xr[r][b].d));
-        acc[r][j] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum), acc[r][j]);
+        acc[r][j] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(s[r]), acc[r][j]);
       }
     }
   }
