@@ -176,9 +176,13 @@ TANDEM_AVX512_FN void matmul_packed_float_t(const uint8_t* w, const float* x, in
   if (pe < p1) matmul_packed_avx2(T, w, x, n, k, m, pe, p1, bias, y);
   auto at = [&](int64_t p) { return Src{w + static_cast<size_t>(p) * pbytes, pbytes, nullptr, 0}; };
   if (n <= 2) {
-    // Decode: one pass over the weights, two pairs at a time.
+    // Decode: one pass over the weights, up to four pairs at a time.
     const Out o{y, m, bias, true, true};
     int64_t p = p0;
+    // One row: four pairs (8 weight streams) at once kept more of DRAM's
+    // latency covered (f16 11264 x 2048 from DRAM: 50 -> 56 GFLOP/s).
+    if (n == 1)
+      for (; p + 8 <= pe; p += 8) float_tile<T, false, 4, 1>(at(p), p, x, k, 0, 0, k, o);
     for (; p + 4 <= pe; p += 4) {
       if (n == 1) float_tile<T, false, 2, 1>(at(p), p, x, k, 0, 0, k, o);
       else float_tile<T, false, 2, 2>(at(p), p, x, k, 0, 0, k, o);
