@@ -39,6 +39,19 @@
 namespace tandem::kernels {
 namespace {
 
+// Reduces four 4-key score accumulators (AVX2 dot4's chains s0 and s1 in
+// lanes 0..7 and 8..15) to the four scores, times scale, at out.
+TANDEM_AVX512_FN inline void store_scores4(const __m512 s[4], float scale, float* out) {
+  __m128 t[4];
+  for (int u = 0; u < 4; ++u) {
+    const __m256 v = _mm256_add_ps(_mm512_castps512_ps256(s[u]), _mm512_extractf32x8_ps(s[u], 1));
+    t[u] = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  }
+  _MM_TRANSPOSE4_PS(t[0], t[1], t[2], t[3]);
+  const __m128 r = _mm_add_ps(_mm_add_ps(t[0], t[2]), _mm_add_ps(t[1], t[3]));
+  _mm_storeu_ps(out, _mm_mul_ps(r, _mm_set1_ps(scale)));
+}
+
 // Scores of 4 keys against q (n % 16 == 0), times scale: AVX2 dot4's chains
 // s0 (dimensions 16i..16i+7) and s1 (16i+8..16i+15) are lanes 0..7 and 8..15.
 TANDEM_AVX512_FN inline void dot4(const float* q, const float* const* k, int64_t n, float scale, float* out) {
@@ -48,14 +61,7 @@ TANDEM_AVX512_FN inline void dot4(const float* q, const float* const* k, int64_t
     const __m512 qv = _mm512_loadu_ps(q + i);
     for (int u = 0; u < 4; ++u) s[u] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k[u] + i), s[u]);
   }
-  __m128 t[4];
-  for (int u = 0; u < 4; ++u) {
-    const __m256 v = _mm256_add_ps(_mm512_castps512_ps256(s[u]), _mm512_extractf32x8_ps(s[u], 1));
-    t[u] = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  }
-  _MM_TRANSPOSE4_PS(t[0], t[1], t[2], t[3]);
-  const __m128 r = _mm_add_ps(_mm_add_ps(t[0], t[2]), _mm_add_ps(t[1], t[3]));
-  _mm_storeu_ps(out, _mm_mul_ps(r, _mm_set1_ps(scale)));
+  store_scores4(s, scale, out);
 }
 
 // dot4 for two query heads q0, q1 at once (out0, out1): the same chains
@@ -74,16 +80,8 @@ TANDEM_AVX512_FN inline void dot4x2(const float* q0, const float* q1, const floa
       s[1][u] = _mm512_fmadd_ps(qv1, kv, s[1][u]);
     }
   }
-  for (int h = 0; h < 2; ++h) {
-    __m128 t[4];
-    for (int u = 0; u < 4; ++u) {
-      const __m256 v = _mm256_add_ps(_mm512_castps512_ps256(s[h][u]), _mm512_extractf32x8_ps(s[h][u], 1));
-      t[u] = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    }
-    _MM_TRANSPOSE4_PS(t[0], t[1], t[2], t[3]);
-    const __m128 r = _mm_add_ps(_mm_add_ps(t[0], t[2]), _mm_add_ps(t[1], t[3]));
-    _mm_storeu_ps(h == 0 ? out0 : out1, _mm_mul_ps(r, _mm_set1_ps(scale)));
-  }
+  store_scores4(s[0], scale, out0);
+  store_scores4(s[1], scale, out1);
 }
 
 // e^x for 16 lanes: exp8 of kernels_ops_avx2.cpp step for step (the same

@@ -47,6 +47,10 @@
 namespace tandem::kernels {
 namespace {
 
+// Batches of up to this many rows (decode of many sequences) take the
+// few-row tiles: one pass over all of k, every weight read once.
+constexpr int64_t kSmallRows = 48;
+
 // Which of the 16 outputs 8p..8p+15 exist (m outputs in all; 8p < m).
 TANDEM_AVX512_FN inline __mmask16 out_mask(int64_t m, int64_t p) {
   const int64_t rows = std::min<int64_t>(16, m - p * 8);
@@ -193,7 +197,6 @@ TANDEM_AVX512_FN void matmul_packed_float_t(const uint8_t* w, const float* x, in
     }
     return;
   }
-  constexpr int64_t kSmallRows = 48;
   if (n <= kSmallRows) {
     // Few rows (batched decode): one pass over all of k, converting in the
     // tile, 8 rows x 2 pairs (16 accumulators, 8 broadcasts and 4 weight
@@ -555,7 +558,7 @@ TANDEM_AVX512_FN inline void q8a_tile_out(const uint8_t* w, size_t pbytes, int64
   if constexpr (T == DType::kQ4_0) {
     q4_tile<JP, IR>(a, pbytes, xr, xs, nb, acc);
   } else if constexpr (T == DType::kQ8_0) {
-    if constexpr (JP == 1 && IR >= 12) q8_tile_rows<IR>(a, pbytes, xr, xs, nb, acc);
+    if constexpr (JP == 1 && IR == 16) q8_tile_rows<IR>(a, pbytes, xr, xs, nb, acc);
     else q8_tile<JP, IR>(a, pbytes, xr, xs, nb, acc);
   } else if constexpr (T == DType::kQ6_K) {
     kq6_tile<JP, IR>(a, pbytes, xr, nb / 8, acc);
@@ -625,7 +628,7 @@ TANDEM_AVX512_FN void matmul_packed_q8a_t(const uint8_t* w, const BlockQ8A* xq, 
       // (q4_0's tile holds its pair's nibbles in registers already: 16
       // rows measured the same as 8.)
       if constexpr (T == DType::kQ8_0)
-        if (n <= 48)
+        if (n <= kSmallRows)
           for (; i + 16 <= i1; i += 16) q8a_tile_out<T, 1, 16>(w, pbytes, p, xq, xsum, nb, i, o);
       for (; i + kIr <= i1; i += kIr) q8a_tile_out<T, 1, kIr>(w, pbytes, p, xq, xsum, nb, i, o);
       if (i1 - i >= 4) {
