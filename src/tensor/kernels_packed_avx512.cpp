@@ -281,7 +281,22 @@ TANDEM_AVX512_FN inline void prefetch_lines(const uint8_t* p, int lines) {
   for (int c = 0; c < lines; ++c) _mm_prefetch(reinterpret_cast<const char*>(p + 64 * c), _MM_HINT_T0);
 }
 
+// Prefetch for a tile streaming `panels` consecutive panels (pbytes each,
+// nb block groups of gbytes) and now at block b: `lines` lines of block
+// b + ahead of each panel. Near a panel's end the blocks ahead belong to
+// the start of the same panel of the next tile (the panels `panels` further
+// on, which this thread reads next), not to the following panel, which is
+// being read already.
+TANDEM_AVX512_FN inline void prefetch_ahead(const uint8_t* a, size_t pbytes, int panels, size_t gbytes, int64_t b,
+                                            int64_t nb, int64_t ahead, int lines) {
+  const int64_t bp = b + ahead;
+  const uint8_t* q = bp < nb ? a + static_cast<size_t>(bp) * gbytes
+                             : a + static_cast<size_t>(panels) * pbytes + static_cast<size_t>(bp - nb) * gbytes;
+  for (int j = 0; j < panels; ++j) prefetch_lines(q + static_cast<size_t>(j) * pbytes, lines);
+}
+
 constexpr size_t kQ4G = 16 + 4 * 32;  // one q4_0 block group of a panel
+
 constexpr size_t kQ8G = 16 + 8 * 32;  // one q8_0 block group
 
 // q4_0: JP pairs (pair j's first panel at a + 2j pbytes) x IR activation
@@ -293,11 +308,10 @@ TANDEM_AVX512_FN inline void q4_tile(const uint8_t* a, size_t pbytes, const Bloc
                                      const int32_t* const* xs, int64_t nb, __m512 acc[IR][JP]) {
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < nb; ++b) {
+    prefetch_ahead(a, pbytes, 2 * JP, kQ4G, b, nb, 8, 3);
     for (int j = 0; j < JP; ++j) {
       const uint8_t* g0 = a + static_cast<size_t>(2 * j) * pbytes + static_cast<size_t>(b) * kQ4G;
       const uint8_t* g1 = g0 + pbytes;
-      prefetch_lines(g0 + 8 * kQ4G, 3);
-      prefetch_lines(g1 + 8 * kQ4G, 3);
       __m512i lo[4], hi[4];
       for (int t = 0; t < 4; ++t) {
         const __m512i v = load_pair(g0 + 16 + 32 * t, g1 + 16 + 32 * t);
@@ -329,11 +343,10 @@ TANDEM_AVX512_FN inline void q8_tile(const uint8_t* a, size_t pbytes, const Bloc
                                      const int32_t* const* xs, int64_t nb, __m512 acc[IR][JP]) {
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int64_t b = 0; b < nb; ++b) {
+    prefetch_ahead(a, pbytes, 2 * JP, kQ8G, b, nb, 12, 5);
     for (int j = 0; j < JP; ++j) {
       const uint8_t* g0 = a + static_cast<size_t>(2 * j) * pbytes + static_cast<size_t>(b) * kQ8G;
       const uint8_t* g1 = g0 + pbytes;
-      prefetch_lines(g0 + 12 * kQ8G, 5);
-      prefetch_lines(g1 + 12 * kQ8G, 5);
       // isum = dot(w + 128, x) - 128 sum(x), the chain started at the
       // correction (integer sums are exact in any order).
       __m512i s[IR];
@@ -358,23 +371,37 @@ TANDEM_AVX512_FN inline void q8_tile(const uint8_t* a, size_t pbytes, const Bloc
 // weight registers); every block's weights are loaded once for all rows.
 // Per output the same operations as q8_tile.
 template <int IR>
-TANDEM_AVX512_FN inline void q8_tile_rows(const uint8_t* a, size_t pbytes, const BlockQ8A* const* xr,
-                                          const int32_t* const* xs, int64_t nb, __m512 acc[IR][1]) {
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+TANDEM_AVX512_FN inline void q8_tile_rows(const uint8_t* a, size_t pbytes, const BlockQ8A* x0, const int32_t* c0,
+                                          int64_t nb, __m512 acc[IR][1]) {
+  constexpr int kG = 4;
+  static_assert(IR % kG == 0);
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* g0 = a + static_cast<size_t>(b) * kQ8G;
     const uint8_t* g1 = g0 + pbytes;
-    prefetch_lines(g0 + 12 * kQ8G, 5);
-    prefetch_lines(g1 + 12 * kQ8G, 5);
+    prefetch_ahead(a, pbytes, 2, kQ8G, b, nb, 12, 5);
     __m512i wu[8];
-    for (int t = 0; t < 8; ++t) wu[t] = _mm512_xor_si512(load_pair(g0 + 16 + 32 * t, g1 + 16 + 32 * t), flip);
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; ++t)
+      wu[t] = _mm512_xor_si512(load_pair(g0 + 16 + 32 * t, g1 + 16 + 32 * t), _mm512_set1_epi8(static_cast<char>(0x80)));
     const __m512 dw = pair_scales(g0, g1);
-    for (int r = 0; r < IR; ++r) {
-      const int8_t* q = xr[r][b].qs;
-      __m512i sr = _mm512_set1_epi32(-128 * xs[r][b]);
-      for (int t = 0; t < 8; ++t) sr = _mm512_dpbusd_epi32(sr, wu[t], bcast4(q + 4 * t));
-      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(xr[r][b].d));
-      acc[r][0] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(sr), acc[r][0]);
+#pragma GCC unroll 16
+    for (int r0 = 0; r0 < IR; r0 += kG) {
+      __m512i s[kG];
+      const BlockQ8A* xb[kG];
+#pragma GCC unroll 16
+      for (int g = 0; g < kG; ++g) {
+        xb[g] = x0 + (r0 + g) * nb + b;
+        s[g] = _mm512_set1_epi32(c0[(r0 + g) * nb + b]);
+      }
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t)
+#pragma GCC unroll 16
+        for (int g = 0; g < kG; ++g) s[g] = _mm512_dpbusd_epi32(s[g], wu[t], bcast4(xb[g]->qs + 4 * t));
+#pragma GCC unroll 16
+      for (int g = 0; g < kG; ++g) {
+        const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(xb[g]->d));
+        acc[r0 + g][0] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(s[g]), acc[r0 + g][0]);
+      }
     }
   }
 }
@@ -558,7 +585,7 @@ TANDEM_AVX512_FN inline void q8a_tile_out(const uint8_t* w, size_t pbytes, int64
   if constexpr (T == DType::kQ4_0) {
     q4_tile<JP, IR>(a, pbytes, xr, xs, nb, acc);
   } else if constexpr (T == DType::kQ8_0) {
-    if constexpr (JP == 1 && IR == 16) q8_tile_rows<IR>(a, pbytes, xr, xs, nb, acc);
+    if constexpr (JP == 1 && IR == 16) q8_tile_rows<IR>(a, pbytes, xr[0], xs[0], nb, acc);
     else q8_tile<JP, IR>(a, pbytes, xr, xs, nb, acc);
   } else if constexpr (T == DType::kQ6_K) {
     kq6_tile<JP, IR>(a, pbytes, xr, nb / 8, acc);
@@ -618,6 +645,17 @@ TANDEM_AVX512_FN void matmul_packed_q8a_t(const uint8_t* w, const BlockQ8A* xq, 
   // Rows of x per pass: their quantized blocks stay in L2 while a pair of
   // panels sits in L1.
   const int64_t nc = std::clamp<int64_t>(int64_t{160 * 1024} / (nb * 36) / 8 * 8, 8, 64);
+  // The 16-row q8_0 tile starts each integer chain at -128 sum(x), read
+  // here once per call (a broadcast from memory in the tile, not an ALU op).
+  const int32_t* corr = nullptr;
+  if constexpr (T == DType::kQ8_0) {
+    if (n <= kSmallRows) {
+      thread_local std::vector<int32_t> c;
+      c.resize(static_cast<size_t>(n * nb));
+      for (size_t e = 0; e < c.size(); ++e) c[e] = -128 * xsum[e];
+      corr = c.data();
+    }
+  }
   for (int64_t i0 = 0; i0 < n; i0 += nc) {
     const int64_t i1 = std::min(n, i0 + nc);
     for (int64_t p = p0; p < pe; p += 2) {
@@ -629,7 +667,7 @@ TANDEM_AVX512_FN void matmul_packed_q8a_t(const uint8_t* w, const BlockQ8A* xq, 
       // rows measured the same as 8.)
       if constexpr (T == DType::kQ8_0)
         if (n <= kSmallRows)
-          for (; i + 16 <= i1; i += 16) q8a_tile_out<T, 1, 16>(w, pbytes, p, xq, xsum, nb, i, o);
+          for (; i + 16 <= i1; i += 16) q8a_tile_out<T, 1, 16>(w, pbytes, p, xq, corr, nb, i, o);
       for (; i + kIr <= i1; i += kIr) q8a_tile_out<T, 1, kIr>(w, pbytes, p, xq, xsum, nb, i, o);
       if (i1 - i >= 4) {
         q8a_tile_out<T, 1, 4>(w, pbytes, p, xq, xsum, nb, i, o);
