@@ -406,6 +406,43 @@ TANDEM_AVX512_FN inline void q8_tile_rows(const uint8_t* a, size_t pbytes, const
   }
 }
 
+// q8_0, two pairs x R rows: each row's activation chunk is broadcast once
+// for both pairs (the broadcasts, one load each, had been the tile's
+// bottleneck). c0 holds -128 sum(x) per row and block (the chains' start);
+// x0 and c0 are row 0's, rows nb blocks apart. Per output the same
+// operations as q8_tile.
+template <int R>
+TANDEM_AVX512_FN inline void q8_tile_pairs(const uint8_t* a, size_t pbytes, const BlockQ8A* x0, const int32_t* c0,
+                                           int64_t nb, __m512 acc[R][2]) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* g0 = a + static_cast<size_t>(b) * kQ8G;
+    const uint8_t* g2 = g0 + 2 * pbytes;
+    prefetch_ahead(a, pbytes, 4, kQ8G, b, nb, 12, 5);
+    __m512i s[R][2];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) s[r][0] = s[r][1] = _mm512_set1_epi32(c0[r * nb + b]);
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; ++t) {
+      const __m512i w0 = _mm512_xor_si512(load_pair(g0 + 16 + 32 * t, g0 + pbytes + 16 + 32 * t), flip);
+      const __m512i w1 = _mm512_xor_si512(load_pair(g2 + 16 + 32 * t, g2 + pbytes + 16 + 32 * t), flip);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const __m512i xv = bcast4(x0[r * nb + b].qs + 4 * t);
+        s[r][0] = _mm512_dpbusd_epi32(s[r][0], w0, xv);
+        s[r][1] = _mm512_dpbusd_epi32(s[r][1], w1, xv);
+      }
+    }
+    const __m512 dw0 = pair_scales(g0, g0 + pbytes), dw1 = pair_scales(g2, g2 + pbytes);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const __m512 dx = _mm512_set1_ps(x0[r * nb + b].d);
+      acc[r][0] = _mm512_fmadd_ps(_mm512_mul_ps(dw0, dx), _mm512_cvtepi32_ps(s[r][0]), acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(_mm512_mul_ps(dw1, dx), _mm512_cvtepi32_ps(s[r][1]), acc[r][1]);
+    }
+  }
+}
+
 // The 8 bytes at a (lanes 0..7) and the 8 at b (lanes 8..15), unsigned or
 // signed, as 16 f32 lanes (exact).
 template <bool kSigned>
@@ -585,7 +622,9 @@ TANDEM_AVX512_FN inline void q8a_tile_out(const uint8_t* w, size_t pbytes, int64
   if constexpr (T == DType::kQ4_0) {
     q4_tile<JP, IR>(a, pbytes, xr, xs, nb, acc);
   } else if constexpr (T == DType::kQ8_0) {
+    // The small-batch tiles take the -128 sum(x) table as xsum.
     if constexpr (JP == 1 && IR == 16) q8_tile_rows<IR>(a, pbytes, xr[0], xs[0], nb, acc);
+    else if constexpr (JP == 2 && IR == 8) q8_tile_pairs<IR>(a, pbytes, xr[0], xs[0], nb, acc);
     else q8_tile<JP, IR>(a, pbytes, xr, xs, nb, acc);
   } else if constexpr (T == DType::kQ6_K) {
     kq6_tile<JP, IR>(a, pbytes, xr, nb / 8, acc);
@@ -656,29 +695,47 @@ TANDEM_AVX512_FN void matmul_packed_q8a_t(const uint8_t* w, const BlockQ8A* xq, 
       corr = c.data();
     }
   }
+  // Rows [i, i1) against the pair at panel p.
+  auto one_pair = [&](int64_t p, int64_t i, int64_t i1) {
+    // q8_0 batches (decode of up to 48 sequences): 16-row tiles, whose
+    // pair weights are loaded once per block for all 16 rows; measured
+    // 7% faster at 16 rows, 7% slower at 512 (matmul_bench, 5632 x 2048).
+    // (q4_0's tile holds its pair's nibbles in registers already: 16
+    // rows measured the same as 8.)
+    if constexpr (T == DType::kQ8_0)
+      if (n <= kSmallRows)
+        for (; i + 16 <= i1; i += 16) q8a_tile_out<T, 1, 16>(w, pbytes, p, xq, corr, nb, i, o);
+    for (; i + kIr <= i1; i += kIr) q8a_tile_out<T, 1, kIr>(w, pbytes, p, xq, xsum, nb, i, o);
+    if (i1 - i >= 4) {
+      q8a_tile_out<T, 1, 4>(w, pbytes, p, xq, xsum, nb, i, o);
+      i += 4;
+    }
+    if (i1 - i >= 2) {
+      q8a_tile_out<T, 1, 2>(w, pbytes, p, xq, xsum, nb, i, o);
+      i += 2;
+    }
+    if (i1 - i >= 1) q8a_tile_out<T, 1, 1>(w, pbytes, p, xq, xsum, nb, i, o);
+  };
+  if constexpr (T == DType::kQ8_0) {
+    if (n <= kSmallRows) {
+      // Two pairs at a time, 8 rows per tile (each activation broadcast
+      // serves both pairs); rows left over go pair by pair.
+      int64_t p = p0;
+      for (; p + 4 <= pe; p += 4) {
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) q8a_tile_out<T, 2, 8>(w, pbytes, p, xq, corr, nb, i, o);
+        if (i < n) {
+          one_pair(p, i, n);
+          one_pair(p + 2, i, n);
+        }
+      }
+      if (p < pe) one_pair(p, 0, n);
+      return;
+    }
+  }
   for (int64_t i0 = 0; i0 < n; i0 += nc) {
     const int64_t i1 = std::min(n, i0 + nc);
-    for (int64_t p = p0; p < pe; p += 2) {
-      int64_t i = i0;
-      // q8_0 batches (decode of up to 48 sequences): 16-row tiles, whose
-      // pair weights are loaded once per block for all 16 rows; measured
-      // 7% faster at 16 rows, 7% slower at 512 (matmul_bench, 5632 x 2048).
-      // (q4_0's tile holds its pair's nibbles in registers already: 16
-      // rows measured the same as 8.)
-      if constexpr (T == DType::kQ8_0)
-        if (n <= kSmallRows)
-          for (; i + 16 <= i1; i += 16) q8a_tile_out<T, 1, 16>(w, pbytes, p, xq, corr, nb, i, o);
-      for (; i + kIr <= i1; i += kIr) q8a_tile_out<T, 1, kIr>(w, pbytes, p, xq, xsum, nb, i, o);
-      if (i1 - i >= 4) {
-        q8a_tile_out<T, 1, 4>(w, pbytes, p, xq, xsum, nb, i, o);
-        i += 4;
-      }
-      if (i1 - i >= 2) {
-        q8a_tile_out<T, 1, 2>(w, pbytes, p, xq, xsum, nb, i, o);
-        i += 2;
-      }
-      if (i1 - i >= 1) q8a_tile_out<T, 1, 1>(w, pbytes, p, xq, xsum, nb, i, o);
-    }
+    for (int64_t p = p0; p < pe; p += 2) one_pair(p, i0, i1);
   }
 }
 
