@@ -111,7 +111,12 @@ void run_packed(ThreadPool* pool, int64_t n, size_t panels,
                 const std::function<void(int64_t, int64_t, size_t, size_t)>& fn) {
   constexpr int64_t kRowBlock = kernels::kPrefillRowBlock;
   if (n <= kRowBlock || pool == nullptr || pool->size() == 1) {
-    run_rows(pool, panels, 2, [&](size_t p0, size_t p1) { fn(0, n, p0, p1); });
+    // Chunks of whole 8-panel units: the AVX-512 decode tiles take 4 pairs
+    // (float, q4_0) or 2 (q8_0, and q8_0 batches), so a chunk of any other
+    // size ends in narrower tiles (and an odd panel in the AVX2 kernel).
+    constexpr size_t kUnit = 8;
+    run_rows(pool, (panels + kUnit - 1) / kUnit, 1,
+             [&](size_t u0, size_t u1) { fn(0, n, u0 * kUnit, std::min(panels, u1 * kUnit)); });
     return;
   }
   const size_t blocks = static_cast<size_t>((n + kRowBlock - 1) / kRowBlock);
