@@ -443,6 +443,50 @@ TANDEM_AVX512_FN inline void q8_tile_pairs(const uint8_t* a, size_t pbytes, cons
   }
 }
 
+// q8_0, two pairs x IR rows with both pairs' 8 chunks of a block held in
+// registers (16), rows four at a time (8 integer chains); accumulators in
+// memory. Each activation broadcast serves both pairs, and each block's
+// weights are loaded once for all rows. c0 as in q8_tile_pairs.
+template <int IR>
+TANDEM_AVX512_FN inline void q8_tile_pairs_rows(const uint8_t* a, size_t pbytes, const BlockQ8A* x0,
+                                                const int32_t* c0, int64_t nb, __m512 acc[IR][2]) {
+  constexpr int kG = 4;
+  static_assert(IR % kG == 0);
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* g0 = a + static_cast<size_t>(b) * kQ8G;
+    const uint8_t* g2 = g0 + 2 * pbytes;
+    prefetch_ahead(a, pbytes, 4, kQ8G, b, nb, 12, 5);
+    __m512i w0[8], w1[8];
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; ++t) {
+      w0[t] = _mm512_xor_si512(load_pair(g0 + 16 + 32 * t, g0 + pbytes + 16 + 32 * t), flip);
+      w1[t] = _mm512_xor_si512(load_pair(g2 + 16 + 32 * t, g2 + pbytes + 16 + 32 * t), flip);
+    }
+    const __m512 dw0 = pair_scales(g0, g0 + pbytes), dw1 = pair_scales(g2, g2 + pbytes);
+#pragma GCC unroll 1
+    for (int r0 = 0; r0 < IR; r0 += kG) {
+      __m512i s[kG][2];
+#pragma GCC unroll 16
+      for (int g = 0; g < kG; ++g) s[g][0] = s[g][1] = _mm512_set1_epi32(c0[(r0 + g) * nb + b]);
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t)
+#pragma GCC unroll 16
+        for (int g = 0; g < kG; ++g) {
+          const __m512i xv = bcast4(x0[(r0 + g) * nb + b].qs + 4 * t);
+          s[g][0] = _mm512_dpbusd_epi32(s[g][0], w0[t], xv);
+          s[g][1] = _mm512_dpbusd_epi32(s[g][1], w1[t], xv);
+        }
+#pragma GCC unroll 16
+      for (int g = 0; g < kG; ++g) {
+        const __m512 dx = _mm512_set1_ps(x0[(r0 + g) * nb + b].d);
+        acc[r0 + g][0] = _mm512_fmadd_ps(_mm512_mul_ps(dw0, dx), _mm512_cvtepi32_ps(s[g][0]), acc[r0 + g][0]);
+        acc[r0 + g][1] = _mm512_fmadd_ps(_mm512_mul_ps(dw1, dx), _mm512_cvtepi32_ps(s[g][1]), acc[r0 + g][1]);
+      }
+    }
+  }
+}
+
 // The 8 bytes at a (lanes 0..7) and the 8 at b (lanes 8..15), unsigned or
 // signed, as 16 f32 lanes (exact).
 template <bool kSigned>
@@ -625,6 +669,7 @@ TANDEM_AVX512_FN inline void q8a_tile_out(const uint8_t* w, size_t pbytes, int64
     // The small-batch tiles take the -128 sum(x) table as xsum.
     if constexpr (JP == 1 && IR == 16) q8_tile_rows<IR>(a, pbytes, xr[0], xs[0], nb, acc);
     else if constexpr (JP == 2 && IR == 8) q8_tile_pairs<IR>(a, pbytes, xr[0], xs[0], nb, acc);
+    else if constexpr (JP == 2 && IR == 16) q8_tile_pairs_rows<IR>(a, pbytes, xr[0], xs[0], nb, acc);
     else q8_tile<JP, IR>(a, pbytes, xr, xs, nb, acc);
   } else if constexpr (T == DType::kQ6_K) {
     kq6_tile<JP, IR>(a, pbytes, xr, nb / 8, acc);
@@ -723,6 +768,7 @@ TANDEM_AVX512_FN void matmul_packed_q8a_t(const uint8_t* w, const BlockQ8A* xq, 
       int64_t p = p0;
       for (; p + 4 <= pe; p += 4) {
         int64_t i = 0;
+        for (; i + 16 <= n; i += 16) q8a_tile_out<T, 2, 16>(w, pbytes, p, xq, corr, nb, i, o);
         for (; i + 8 <= n; i += 8) q8a_tile_out<T, 2, 8>(w, pbytes, p, xq, corr, nb, i, o);
         if (i < n) {
           one_pair(p, i, n);
