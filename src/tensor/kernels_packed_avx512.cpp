@@ -443,26 +443,47 @@ TANDEM_AVX512_FN inline void q8_tile_pairs(const uint8_t* a, size_t pbytes, cons
   }
 }
 
-// q8_0, two pairs x IR rows with both pairs' 8 chunks of a block held in
-// registers (16), rows four at a time (8 integer chains); accumulators in
-// memory. Each activation broadcast serves both pairs, and each block's
-// weights are loaded once for all rows. c0 as in q8_tile_pairs.
-template <int IR>
-TANDEM_AVX512_FN inline void q8_tile_pairs_rows(const uint8_t* a, size_t pbytes, const BlockQ8A* x0,
-                                                const int32_t* c0, int64_t nb, __m512 acc[IR][2]) {
+// Block group g0 of a pair (second panel pbytes on) as 8 chunks of
+// unsigned bytes, chunk t matching activation bytes [4t, 4t + 4): q8_0
+// quants + 128; q4_0 low nibbles (chunks 0..3), then high ones (4..7).
+template <DType T>
+TANDEM_AVX512_FN inline void pair_chunks_u8(const uint8_t* g0, size_t pbytes, __m512i w[8]) {
+  if constexpr (T == DType::kQ8_0) {
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; ++t) w[t] = _mm512_xor_si512(load_pair(g0 + 16 + 32 * t, g0 + pbytes + 16 + 32 * t), flip);
+  } else {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; ++t) {
+      const __m512i v = load_pair(g0 + 16 + 32 * t, g0 + pbytes + 16 + 32 * t);
+      w[t] = _mm512_and_si512(v, m4);
+      w[t + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+    }
+  }
+}
+
+// q8_0 / q4_0, two pairs x IR rows with both pairs' 8 chunks of a block
+// held in registers (16), rows four at a time (8 integer chains);
+// accumulators in memory. Each activation broadcast serves both pairs, and
+// each block's weights are loaded once for all rows. c0 holds the chains'
+// start per row and block (-128 or -8 sum(x)); x0 and c0 are row 0's, rows
+// nb blocks apart. Per output the same result as q8_tile / q4_tile (q4_0's
+// two integer chains become one: integer sums are exact in any order).
+template <DType T, int IR>
+TANDEM_AVX512_FN inline void int8_tile_pairs_rows(const uint8_t* a, size_t pbytes, const BlockQ8A* x0,
+                                                  const int32_t* c0, int64_t nb, __m512 acc[IR][2]) {
   constexpr int kG = 4;
   static_assert(IR % kG == 0);
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  constexpr size_t kGroup = T == DType::kQ8_0 ? kQ8G : kQ4G;
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* g0 = a + static_cast<size_t>(b) * kQ8G;
+    const uint8_t* g0 = a + static_cast<size_t>(b) * kGroup;
     const uint8_t* g2 = g0 + 2 * pbytes;
-    prefetch_ahead(a, pbytes, 4, kQ8G, b, nb, 12, 5);
+    if constexpr (T == DType::kQ8_0) prefetch_ahead(a, pbytes, 4, kGroup, b, nb, 12, 5);
+    else prefetch_ahead(a, pbytes, 4, kGroup, b, nb, 8, 3);
     __m512i w0[8], w1[8];
-#pragma GCC unroll 8
-    for (int t = 0; t < 8; ++t) {
-      w0[t] = _mm512_xor_si512(load_pair(g0 + 16 + 32 * t, g0 + pbytes + 16 + 32 * t), flip);
-      w1[t] = _mm512_xor_si512(load_pair(g2 + 16 + 32 * t, g2 + pbytes + 16 + 32 * t), flip);
-    }
+    pair_chunks_u8<T>(g0, pbytes, w0);
+    pair_chunks_u8<T>(g2, pbytes, w1);
     const __m512 dw0 = pair_scales(g0, g0 + pbytes), dw1 = pair_scales(g2, g2 + pbytes);
 #pragma GCC unroll 1
     for (int r0 = 0; r0 < IR; r0 += kG) {
@@ -664,12 +685,14 @@ TANDEM_AVX512_FN inline void q8a_tile_out(const uint8_t* w, size_t pbytes, int64
     for (int j = 0; j < JP; ++j) acc[r][j] = _mm512_setzero_ps();
   const uint8_t* a = w + static_cast<size_t>(p) * pbytes;
   if constexpr (T == DType::kQ4_0) {
-    q4_tile<JP, IR>(a, pbytes, xr, xs, nb, acc);
+    // The small-batch tile takes the -8 sum(x) table as xsum.
+    if constexpr (JP == 2 && IR == 16) int8_tile_pairs_rows<T, IR>(a, pbytes, xr[0], xs[0], nb, acc);
+    else q4_tile<JP, IR>(a, pbytes, xr, xs, nb, acc);
   } else if constexpr (T == DType::kQ8_0) {
     // The small-batch tiles take the -128 sum(x) table as xsum.
     if constexpr (JP == 1 && IR == 16) q8_tile_rows<IR>(a, pbytes, xr[0], xs[0], nb, acc);
     else if constexpr (JP == 2 && IR == 8) q8_tile_pairs<IR>(a, pbytes, xr[0], xs[0], nb, acc);
-    else if constexpr (JP == 2 && IR == 16) q8_tile_pairs_rows<IR>(a, pbytes, xr[0], xs[0], nb, acc);
+    else if constexpr (JP == 2 && IR == 16) int8_tile_pairs_rows<T, IR>(a, pbytes, xr[0], xs[0], nb, acc);
     else q8_tile<JP, IR>(a, pbytes, xr, xs, nb, acc);
   } else if constexpr (T == DType::kQ6_K) {
     kq6_tile<JP, IR>(a, pbytes, xr, nb / 8, acc);
@@ -729,14 +752,17 @@ TANDEM_AVX512_FN void matmul_packed_q8a_t(const uint8_t* w, const BlockQ8A* xq, 
   // Rows of x per pass: their quantized blocks stay in L2 while a pair of
   // panels sits in L1.
   const int64_t nc = std::clamp<int64_t>(int64_t{160 * 1024} / (nb * 36) / 8 * 8, 8, 64);
-  // The 16-row q8_0 tile starts each integer chain at -128 sum(x), read
-  // here once per call (a broadcast from memory in the tile, not an ALU op).
+  // The small-batch q8_0 / q4_0 tiles start each integer chain at -128 or
+  // -8 sum(x), read here once per call (a broadcast from memory in the tile,
+  // not an ALU op).
+  constexpr bool kSmallTiles = T == DType::kQ8_0 || T == DType::kQ4_0;
   const int32_t* corr = nullptr;
-  if constexpr (T == DType::kQ8_0) {
+  if constexpr (kSmallTiles) {
     if (n <= kSmallRows) {
+      constexpr int32_t kOffset = T == DType::kQ8_0 ? 128 : 8;
       thread_local std::vector<int32_t> c;
       c.resize(static_cast<size_t>(n * nb));
-      for (size_t e = 0; e < c.size(); ++e) c[e] = -128 * xsum[e];
+      for (size_t e = 0; e < c.size(); ++e) c[e] = -kOffset * xsum[e];
       corr = c.data();
     }
   }
@@ -761,15 +787,16 @@ TANDEM_AVX512_FN void matmul_packed_q8a_t(const uint8_t* w, const BlockQ8A* xq, 
     }
     if (i1 - i >= 1) q8a_tile_out<T, 1, 1>(w, pbytes, p, xq, xsum, nb, i, o);
   };
-  if constexpr (T == DType::kQ8_0) {
+  if constexpr (kSmallTiles) {
     if (n <= kSmallRows) {
-      // Two pairs at a time, 8 rows per tile (each activation broadcast
-      // serves both pairs); rows left over go pair by pair.
+      // Two pairs at a time, 16 (q8_0: or 8) rows per tile (each activation
+      // broadcast serves both pairs); rows left over go pair by pair.
       int64_t p = p0;
       for (; p + 4 <= pe; p += 4) {
         int64_t i = 0;
         for (; i + 16 <= n; i += 16) q8a_tile_out<T, 2, 16>(w, pbytes, p, xq, corr, nb, i, o);
-        for (; i + 8 <= n; i += 8) q8a_tile_out<T, 2, 8>(w, pbytes, p, xq, corr, nb, i, o);
+        if constexpr (T == DType::kQ8_0)
+          for (; i + 8 <= n; i += 8) q8a_tile_out<T, 2, 8>(w, pbytes, p, xq, corr, nb, i, o);
         if (i < n) {
           one_pair(p, i, n);
           one_pair(p + 2, i, n);
