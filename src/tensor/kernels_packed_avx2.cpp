@@ -315,6 +315,18 @@ inline __m256i bcast4(const int8_t* q) {
   return _mm256_set1_epi32(v);
 }
 
+// Prefetch for a decode tile over `panels` consecutive panels (pbytes
+// each), now at block group g of panel j (block b of nb): the group `ahead`
+// further on. Near the panel's end that lies in the next panel, which the
+// tile reads already; the group of the next tile's panel j (`panels` on,
+// what this thread reads next) is asked for instead.
+inline void prefetch_group(const uint8_t* g, size_t gbytes, int64_t b, int64_t nb, int64_t ahead, size_t pbytes,
+                           int panels, int lines) {
+  const uint8_t* a = g + static_cast<size_t>(ahead) * gbytes;
+  if (b + ahead >= nb) a += static_cast<size_t>(panels - 1) * pbytes;
+  for (int c = 0; c < lines; ++c) _mm_prefetch(reinterpret_cast<const char*>(a + 64 * c), _MM_HINT_T0);
+}
+
 // One q4_0 block group of a panel (144 bytes at g): prefetches the group 8
 // ahead, returns the 8 rows' scales and splits the 4 chunks into low and high
 // nibbles (chunk t: quants 4t..4t+3 low, 16+4t.. high, of each row).
@@ -403,8 +415,7 @@ inline void q4_gemv(const uint8_t* panel, size_t pbytes, const BlockQ8A* x, cons
     const int8_t* q = x[b].qs;
     const uint8_t* g[JP];
     for (int j = 0; j < JP; ++j) g[j] = panel + static_cast<size_t>(j) * pbytes + static_cast<size_t>(b) * kG;
-    for (int j = 0; j < JP; ++j)
-      for (int c = 0; c < 3; ++c) _mm_prefetch(reinterpret_cast<const char*>(g[j] + 8 * kG + 64 * c), _MM_HINT_T0);
+    for (int j = 0; j < JP; ++j) prefetch_group(g[j], kG, b, nb, 8, pbytes, JP, 3);
     __m256i s[JP];
     for (int t = 0; t < 4; ++t) {
       const __m256i xl = bcast4(q + 4 * t), xh = bcast4(q + 16 + 4 * t);
@@ -440,8 +451,8 @@ inline void q8_gemv_2p(const uint8_t* pa, const uint8_t* pb, const BlockQ8A* x, 
     const __m256 dx = _mm256_set1_ps(x[b].d);
     __m256i s[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     const uint8_t* g[2] = {pan[0] + static_cast<size_t>(b) * kG, pan[1] + static_cast<size_t>(b) * kG};
-    for (int j = 0; j < 2; ++j)
-      for (int c = 0; c < 5; ++c) _mm_prefetch(reinterpret_cast<const char*>(g[j] + 4 * kG + 64 * c), _MM_HINT_T0);
+    // pb is the panel after pa (the callers' pairs).
+    for (int j = 0; j < 2; ++j) prefetch_group(g[j], kG, b, nb, 4, static_cast<size_t>(pan[1] - pan[0]), 2, 5);
     for (int t = 0; t < 8; ++t) {
       const __m256i xv = bcast4(x[b].qs + 4 * t);
       for (int j = 0; j < 2; ++j) {
