@@ -369,10 +369,13 @@ TANDEM_AVX512_FN inline void q8_tile(const uint8_t* a, size_t pbytes, const Bloc
 }
 
 // q8_0, one pair x IR rows with the pair's 8 chunks of a block held in
-// registers: each row's integer chain runs to the end before the next row
-// starts, so only one chain is live and 16 rows fit (16 accumulators + 8
-// weight registers); every block's weights are loaded once for all rows.
-// Per output the same operations as q8_tile.
+// registers: the rows' integer chains run four at a time (four chains in
+// flight cover vpdpbusd's latency), so 16 rows fit (16 accumulators + 8
+// weight registers + 4 chains); every block's weights are loaded once for
+// all rows. c0 holds -128 sum(x) per row and block (the chains' start); x0
+// and c0 are row 0's, rows nb blocks apart. Per output the same operations
+// as q8_tile. (Used for a thread's last odd pair; pairs of pairs take
+// int8_tile_pairs_rows.)
 template <int IR>
 TANDEM_AVX512_FN inline void q8_tile_rows(const uint8_t* a, size_t pbytes, const BlockQ8A* x0, const int32_t* c0,
                                           int64_t nb, __m512 acc[IR][1]) {
