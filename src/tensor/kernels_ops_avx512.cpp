@@ -84,6 +84,24 @@ TANDEM_AVX512_FN inline void dot4x2(const float* q0, const float* q1, const floa
   store_scores4(s[1], scale, out1);
 }
 
+// dot4 for four query heads (q0 + h * hd) at once: each key chunk loaded
+// once for four heads, 16 chains in flight; the same chains per head.
+TANDEM_AVX512_FN inline void dot4x4(const float* q0, int64_t hd, const float* const* k, float scale, float* out0,
+                                    int64_t out_stride) {
+  __m512 s[4][4];
+  for (int h = 0; h < 4; ++h)
+    for (int u = 0; u < 4; ++u) s[h][u] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < hd; i += 16) {
+    __m512 qv[4];
+    for (int h = 0; h < 4; ++h) qv[h] = _mm512_loadu_ps(q0 + h * hd + i);
+    for (int u = 0; u < 4; ++u) {
+      const __m512 kv = _mm512_loadu_ps(k[u] + i);
+      for (int h = 0; h < 4; ++h) s[h][u] = _mm512_fmadd_ps(qv[h], kv, s[h][u]);
+    }
+  }
+  for (int h = 0; h < 4; ++h) store_scores4(s[h], scale, out0 + h * out_stride);
+}
+
 // e^x for 16 lanes: exp8 of kernels_ops_avx2.cpp step for step (the same
 // clamps, rounding, Cody-Waite split, polynomial and 2^n by exponent bits),
 // so each lane is bitwise exp8's.
@@ -204,6 +222,14 @@ TANDEM_AVX512_FN void attend_avx512(const float* q, int heads, const float* cons
   for (int64_t jb = 0; jb < n; jb += kJb) {
     const int64_t je = std::min(n, jb + kJb);
     int g = 0;
+    for (; g + 4 <= heads; g += 4) {
+      const float* qg = q + static_cast<int64_t>(g) * hd;
+      float* sg = scores + g * n;
+      int64_t j = jb;
+      for (; j + 4 <= je; j += 4) dot4x4(qg, hd, k_rows + j, scale, sg + j, n);
+      for (; j < je; ++j)
+        for (int h = 0; h < 4; ++h) sg[h * n + j] = dot_avx2(qg + h * hd, k_rows[j], hd) * scale;
+    }
     for (; g + 2 <= heads; g += 2) {
       const float* qg = q + static_cast<int64_t>(g) * hd;
       float* sg = scores + g * n;
