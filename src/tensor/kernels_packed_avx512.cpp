@@ -368,6 +368,26 @@ TANDEM_AVX512_FN inline void q8_tile(const uint8_t* a, size_t pbytes, const Bloc
   }
 }
 
+// Block group g0 of a pair (second panel pbytes on) as 8 chunks of
+// unsigned bytes, chunk t matching activation bytes [4t, 4t + 4): q8_0
+// quants + 128; q4_0 low nibbles (chunks 0..3), then high ones (4..7).
+template <DType T>
+TANDEM_AVX512_FN inline void pair_chunks_u8(const uint8_t* g0, size_t pbytes, __m512i w[8]) {
+  if constexpr (T == DType::kQ8_0) {
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; ++t) w[t] = _mm512_xor_si512(load_pair(g0 + 16 + 32 * t, g0 + pbytes + 16 + 32 * t), flip);
+  } else {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; ++t) {
+      const __m512i v = load_pair(g0 + 16 + 32 * t, g0 + pbytes + 16 + 32 * t);
+      w[t] = _mm512_and_si512(v, m4);
+      w[t + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+    }
+  }
+}
+
 // q8_0, one pair x IR rows with the pair's 8 chunks of a block held in
 // registers: the rows' integer chains run four at a time (four chains in
 // flight cover vpdpbusd's latency), so 16 rows fit (16 accumulators + 8
@@ -386,9 +406,7 @@ TANDEM_AVX512_FN inline void q8_tile_rows(const uint8_t* a, size_t pbytes, const
     const uint8_t* g1 = g0 + pbytes;
     prefetch_ahead(a, pbytes, 2, kQ8G, b, nb, 12, 5);
     __m512i wu[8];
-#pragma GCC unroll 8
-    for (int t = 0; t < 8; ++t)
-      wu[t] = _mm512_xor_si512(load_pair(g0 + 16 + 32 * t, g1 + 16 + 32 * t), _mm512_set1_epi8(static_cast<char>(0x80)));
+    pair_chunks_u8<DType::kQ8_0>(g0, pbytes, wu);
     const __m512 dw = pair_scales(g0, g1);
 #pragma GCC unroll 16
     for (int r0 = 0; r0 < IR; r0 += kG) {
@@ -408,63 +426,6 @@ TANDEM_AVX512_FN inline void q8_tile_rows(const uint8_t* a, size_t pbytes, const
         const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(xb[g]->d));
         acc[r0 + g][0] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(s[g]), acc[r0 + g][0]);
       }
-    }
-  }
-}
-
-// q8_0, two pairs x R rows: each row's activation chunk is broadcast once
-// for both pairs (the broadcasts, one load each, had been the tile's
-// bottleneck). c0 holds -128 sum(x) per row and block (the chains' start);
-// x0 and c0 are row 0's, rows nb blocks apart. Per output the same
-// operations as q8_tile.
-template <int R>
-TANDEM_AVX512_FN inline void q8_tile_pairs(const uint8_t* a, size_t pbytes, const BlockQ8A* x0, const int32_t* c0,
-                                           int64_t nb, __m512 acc[R][2]) {
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* g0 = a + static_cast<size_t>(b) * kQ8G;
-    const uint8_t* g2 = g0 + 2 * pbytes;
-    prefetch_ahead(a, pbytes, 4, kQ8G, b, nb, 12, 5);
-    __m512i s[R][2];
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) s[r][0] = s[r][1] = _mm512_set1_epi32(c0[r * nb + b]);
-#pragma GCC unroll 8
-    for (int t = 0; t < 8; ++t) {
-      const __m512i w0 = _mm512_xor_si512(load_pair(g0 + 16 + 32 * t, g0 + pbytes + 16 + 32 * t), flip);
-      const __m512i w1 = _mm512_xor_si512(load_pair(g2 + 16 + 32 * t, g2 + pbytes + 16 + 32 * t), flip);
-#pragma GCC unroll 16
-      for (int r = 0; r < R; ++r) {
-        const __m512i xv = bcast4(x0[r * nb + b].qs + 4 * t);
-        s[r][0] = _mm512_dpbusd_epi32(s[r][0], w0, xv);
-        s[r][1] = _mm512_dpbusd_epi32(s[r][1], w1, xv);
-      }
-    }
-    const __m512 dw0 = pair_scales(g0, g0 + pbytes), dw1 = pair_scales(g2, g2 + pbytes);
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      const __m512 dx = _mm512_set1_ps(x0[r * nb + b].d);
-      acc[r][0] = _mm512_fmadd_ps(_mm512_mul_ps(dw0, dx), _mm512_cvtepi32_ps(s[r][0]), acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(_mm512_mul_ps(dw1, dx), _mm512_cvtepi32_ps(s[r][1]), acc[r][1]);
-    }
-  }
-}
-
-// Block group g0 of a pair (second panel pbytes on) as 8 chunks of
-// unsigned bytes, chunk t matching activation bytes [4t, 4t + 4): q8_0
-// quants + 128; q4_0 low nibbles (chunks 0..3), then high ones (4..7).
-template <DType T>
-TANDEM_AVX512_FN inline void pair_chunks_u8(const uint8_t* g0, size_t pbytes, __m512i w[8]) {
-  if constexpr (T == DType::kQ8_0) {
-    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-#pragma GCC unroll 8
-    for (int t = 0; t < 8; ++t) w[t] = _mm512_xor_si512(load_pair(g0 + 16 + 32 * t, g0 + pbytes + 16 + 32 * t), flip);
-  } else {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-#pragma GCC unroll 4
-    for (int t = 0; t < 4; ++t) {
-      const __m512i v = load_pair(g0 + 16 + 32 * t, g0 + pbytes + 16 + 32 * t);
-      w[t] = _mm512_and_si512(v, m4);
-      w[t + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
     }
   }
 }
@@ -692,13 +653,12 @@ TANDEM_AVX512_FN inline void q8a_tile_out(const uint8_t* w, size_t pbytes, int64
   const uint8_t* a = w + static_cast<size_t>(p) * pbytes;
   if constexpr (T == DType::kQ4_0) {
     // The small-batch tile takes the -8 sum(x) table as xsum.
-    if constexpr (JP == 2 && IR == 16) int8_tile_pairs_rows<T, IR>(a, pbytes, xr[0], xs[0], nb, acc);
+    if constexpr (JP == 2 && IR % 4 == 0) int8_tile_pairs_rows<T, IR>(a, pbytes, xr[0], xs[0], nb, acc);
     else q4_tile<JP, IR>(a, pbytes, xr, xs, nb, acc);
   } else if constexpr (T == DType::kQ8_0) {
     // The small-batch tiles take the -128 sum(x) table as xsum.
     if constexpr (JP == 1 && IR == 16) q8_tile_rows<IR>(a, pbytes, xr[0], xs[0], nb, acc);
-    else if constexpr (JP == 2 && IR == 8) q8_tile_pairs<IR>(a, pbytes, xr[0], xs[0], nb, acc);
-    else if constexpr (JP == 2 && IR == 16) int8_tile_pairs_rows<T, IR>(a, pbytes, xr[0], xs[0], nb, acc);
+    else if constexpr (JP == 2 && IR % 4 == 0) int8_tile_pairs_rows<T, IR>(a, pbytes, xr[0], xs[0], nb, acc);
     else q8_tile<JP, IR>(a, pbytes, xr, xs, nb, acc);
   } else if constexpr (T == DType::kQ6_K) {
     kq6_tile<JP, IR>(a, pbytes, xr, nb / 8, acc);
@@ -795,14 +755,16 @@ TANDEM_AVX512_FN void matmul_packed_q8a_t(const uint8_t* w, const BlockQ8A* xq, 
   };
   if constexpr (kSmallTiles) {
     if (n <= kSmallRows) {
-      // Two pairs at a time, 16 (q8_0: or 8) rows per tile (each activation
+      // Two pairs at a time, 16 or 8 rows per tile (each activation
       // broadcast serves both pairs); rows left over go pair by pair.
       int64_t p = p0;
       for (; p + 4 <= pe; p += 4) {
         int64_t i = 0;
         for (; i + 16 <= n; i += 16) q8a_tile_out<T, 2, 16>(w, pbytes, p, xq, corr, nb, i, o);
-        if constexpr (T == DType::kQ8_0)
-          for (; i + 8 <= n; i += 8) q8a_tile_out<T, 2, 8>(w, pbytes, p, xq, corr, nb, i, o);
+        if (i + 8 <= n) {
+          q8a_tile_out<T, 2, 8>(w, pbytes, p, xq, corr, nb, i, o);
+          i += 8;
+        }
         if (i < n) {
           one_pair(p, i, n);
           one_pair(p + 2, i, n);
