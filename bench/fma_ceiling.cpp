@@ -169,6 +169,54 @@ double measure(F&& f, double flops_per_iter, double seconds, float* sink) {
   }
 }
 
+// AVX-512 forms of the two kernels above: 16-lane chains, and an R x P
+// tile of 16-wide weight columns (as the engine's AVX-512 prefill tile:
+// R broadcasts of x and P weight loads per column, x rows ldx floats apart,
+// weight column k of pair p at w + (p * kc + k) * 16).
+__attribute__((target("avx512f"), noinline)) float chains512(long iters) {
+  __m512 a[12];
+  for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_ps(0.001f * static_cast<float>(i));
+  const __m512 m = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(0.001f);
+  for (long it = 0; it < iters; ++it)
+    for (int i = 0; i < 12; ++i) a[i] = _mm512_fmadd_ps(a[i], m, c);
+  __m512 s = a[0];
+  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, a[i]);
+  float lanes[16];
+  _mm512_storeu_ps(lanes, s);
+  float t = 0;
+  for (float v : lanes) t += v;
+  return t;
+}
+
+template <int R, int P>
+__attribute__((target("avx512f"), noinline)) void tile512_pass(const float* w, const float* x, int kc, long ldx,
+                                                               float* out) {
+  __m512 a[R][P];
+  for (int r = 0; r < R; ++r)
+    for (int p = 0; p < P; ++p) a[r][p] = _mm512_setzero_ps();
+  for (int k = 0; k < kc; ++k) {
+    __m512 wv[P];
+    for (int p = 0; p < P; ++p) wv[p] = _mm512_load_ps(w + (static_cast<long>(p) * kc + k) * 16);
+    for (int r = 0; r < R; ++r) {
+      const __m512 b = _mm512_set1_ps(x[r * ldx + k]);
+      for (int p = 0; p < P; ++p) a[r][p] = _mm512_fmadd_ps(b, wv[p], a[r][p]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int p = 0; p < P; ++p) _mm512_storeu_ps(out + (r * P + p) * 16, a[r][p]);
+}
+
+template <int R, int P>
+float tile512(const float* w, const float* x, int kc, long ldx, long iters) {
+  float out[R * P * 16];
+  float s = 0;
+  for (long it = 0; it < iters; ++it) {
+    tile512_pass<R, P>(w, x, kc, ldx, out);
+    s += out[0];
+  }
+  return s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -216,6 +264,33 @@ int main(int argc, char** argv) {
   row("asm16 6x2", measure([&](long n) { return tile_asm(w16.data(), x.data(), kc, n); }, kc * 6 * 2 * 16.0, seconds, &sink));
   row("tile 3x4", measure([&](long n) { return tile<3, 4>(wa, x.data(), kc, n); }, kc * 3 * 4 * 16.0, seconds, &sink));
   row("tile 4x3", measure([&](long n) { return tile<4, 3>(wa, x.data(), kc, n); }, kc * 4 * 3 * 16.0, seconds, &sink));
+  if (__builtin_cpu_supports("avx512f")) {
+    // kc 128: weights and x in L1; kc 2048: the engine's prefill block
+    // (weights 128 KiB per pair, x rows 2064 floats apart) in L2.
+    const double peak512 = measure([](long n) { return chains512(n); }, 12 * 32.0, seconds, &sink);
+    auto row512 = [&](const char* name, double g) {
+      std::printf("%-14s %8.1f %7.1f%%\n", name, g, 100.0 * g / peak512);
+    };
+    std::vector<float> wz(3 * 2048 * 16 + 16, 0.5f), xz(14 * 2064 + 16, 0.25f);
+    float* wza = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(wz.data()) + 63) & ~uintptr_t{63});
+    row512("chains512", peak512);
+    for (int kcz : {128, 2048}) {
+      const long ldx = kcz == 128 ? 128 : 2064;
+      char name[32];
+      std::snprintf(name, sizeof name, "z12x2 kc%d", kcz);
+      row512(name, measure([&](long n) { return tile512<12, 2>(wza, xz.data(), kcz, ldx, n); }, kcz * 12 * 2 * 32.0,
+                           seconds, &sink));
+      std::snprintf(name, sizeof name, "z8x3 kc%d", kcz);
+      row512(name, measure([&](long n) { return tile512<8, 3>(wza, xz.data(), kcz, ldx, n); }, kcz * 8 * 3 * 32.0,
+                           seconds, &sink));
+      std::snprintf(name, sizeof name, "z6x4 kc%d", kcz);
+      row512(name, measure([&](long n) { return tile512<6, 4>(wza, xz.data(), kcz, ldx, n); }, kcz * 6 * 4 * 32.0,
+                           seconds, &sink));
+      std::snprintf(name, sizeof name, "z14x2 kc%d", kcz);
+      row512(name, measure([&](long n) { return tile512<14, 2>(wza, xz.data(), kcz, ldx, n); }, kcz * 14 * 2 * 32.0,
+                           seconds, &sink));
+    }
+  }
   std::printf("(checksum %g)\n", static_cast<double>(sink));
   return 0;
 }

@@ -53,20 +53,33 @@ void matmul_q8a_rows_avx2(DType t, const uint8_t* w, size_t row_bytes, const Blo
                           const int32_t* xsum, int64_t n, int64_t k, int64_t m, int64_t j0, int64_t j1,
                           const float* bias, float* y);
 
-// Rows of activations the packed float kernels take per block in prefill
-// (their x block stays in L2); ops.cpp splits prefill work over threads in
-// blocks of the same size.
+// Rows of activations the AVX2 packed float kernels take per block in
+// prefill (their x block stays in L2); ops.cpp splits prefill work over
+// threads in blocks of the same size (int8 weights too).
 constexpr int64_t kPrefillRowBlock = 192;
+
+// The AVX-512 float kernels' prefill: each call converts every weight of
+// its panels to f32 once and runs all of its rows over it, so ops.cpp gives
+// it blocks of up to this many rows, with x copied once per matmul to rows
+// k + 16 floats apart (rows a multiple of 4 KiB apart would put a tile's
+// broadcast streams in one L1 set).
+constexpr int64_t kPrefillRowBlockAvx512Float = 512;
+
+// Batches of up to this many rows (decode of many sequences) take the
+// packed kernels' few-row tiles: one pass over all of k, every weight read
+// once.
+constexpr int64_t kSmallBatchRows = 48;
 
 // Matmuls over kPanel8 weights (src/tensor/packed.h), panels [p0, p1):
 // outputs j in [8 p0, min(m, 8 p1)). Float dtypes (f32, f16, bf16) take f32
-// activations; q8_0 / q4_0 take quantized activations and, for q4_0,
-// xsum[i * nb + b] = sum of block b's quants of row i.
-using PackedFn = void (*)(DType t, const uint8_t* w, const float* x, int64_t n, int64_t k, int64_t m, int64_t p0,
-                          int64_t p1, const float* bias, float* y);
+// activations, rows ldx >= k floats apart; q8_0 / q4_0 take quantized
+// activations and, for q4_0, xsum[i * nb + b] = sum of block b's quants of
+// row i.
+using PackedFn = void (*)(DType t, const uint8_t* w, const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
+                          int64_t p0, int64_t p1, const float* bias, float* y);
 using PackedQ8AFn = void (*)(DType t, const uint8_t* w, const BlockQ8A* xq, const int32_t* xsum, int64_t n,
                              int64_t k, int64_t m, int64_t p0, int64_t p1, const float* bias, float* y);
-void matmul_packed_avx2(DType t, const uint8_t* w, const float* x, int64_t n, int64_t k, int64_t m,
+void matmul_packed_avx2(DType t, const uint8_t* w, const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
                         int64_t p0, int64_t p1, const float* bias, float* y);
 void matmul_packed_q8a_avx2(DType t, const uint8_t* w, const BlockQ8A* xq, const int32_t* xsum, int64_t n,
                             int64_t k, int64_t m, int64_t p0, int64_t p1, const float* bias, float* y);
@@ -76,7 +89,7 @@ void matmul_packed_q8a_avx2(DType t, const uint8_t* w, const BlockQ8A* xq, const
 // panels two at a time in 512-bit registers, a last odd panel on the AVX2
 // kernels. Every output's operations are those of the AVX2 kernels, so the
 // results are bitwise the same (src/tensor/kernels_packed_avx512.cpp).
-void matmul_packed_avx512(DType t, const uint8_t* w, const float* x, int64_t n, int64_t k, int64_t m,
+void matmul_packed_avx512(DType t, const uint8_t* w, const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
                           int64_t p0, int64_t p1, const float* bias, float* y);
 void matmul_packed_q8a_avx512(DType t, const uint8_t* w, const BlockQ8A* xq, const int32_t* xsum, int64_t n,
                               int64_t k, int64_t m, int64_t p0, int64_t p1, const float* bias, float* y);

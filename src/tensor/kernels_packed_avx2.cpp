@@ -249,8 +249,8 @@ inline void float_rows(const uint8_t* wp, size_t pbytes, int64_t p, const float*
 }
 
 template <DType T>
-void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t k, int64_t m, int64_t p0,
-                           int64_t p1, const float* bias, float* y) {
+void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
+                           int64_t p0, int64_t p1, const float* bias, float* y) {
   const size_t pbytes = packed::panel_bytes(T, k);
   if (n <= 2) {
     // Decode: one pass over the weights, four panels at a time for enough
@@ -258,12 +258,12 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
     const Out o{y, m, bias, true, true};
     int64_t p = p0;
     for (; p + 4 <= p1; p += 4) {
-      if (n == 1) float_tile<T, 4, 1>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, k, 0, 0, k, 0, o);
-      else float_tile<T, 4, 2>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, k, 0, 0, k, 0, o);
+      if (n == 1) float_tile<T, 4, 1>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, ldx, 0, 0, k, 0, o);
+      else float_tile<T, 4, 2>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, ldx, 0, 0, k, 0, o);
     }
     for (; p < p1; ++p) {
-      if (n == 1) float_tile<T, 1, 1>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, k, 0, 0, k, 0, o);
-      else float_tile<T, 1, 2>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, k, 0, 0, k, 0, o);
+      if (n == 1) float_tile<T, 1, 1>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, ldx, 0, 0, k, 0, o);
+      else float_tile<T, 1, 2>(w + static_cast<size_t>(p) * pbytes, pbytes, p, x, ldx, 0, 0, k, 0, o);
     }
     return;
   }
@@ -281,20 +281,19 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
   // and a load of every weight) are gone, f16 2048 x 5632 163 -> 174,
   // bf16 5632 x 2048 150 -> 155.
   constexpr int64_t kKc = 6144, kNc = kPrefillRowBlock;
-  // Up to kSmallRows rows (decode batches, serving steps): one pass over all
+  // Up to kSmallBatchRows rows (decode batches, serving steps): one pass over all
   // of k. The activations fit in L2 anyway, each panel streams in one run,
   // and nothing is parked in y. matmul_bench, 5632 x 2048, alternating runs
   // (before the assembly tile): f16 at 4 rows 2x, at 12-48 rows +30-70%; f32
   // at 16 rows +16%.
-  constexpr int64_t kSmallRows = 48;
-  const bool small = n <= kSmallRows;
+  const bool small = n <= kSmallBatchRows;
   const int64_t kc = small ? k : kKc;
   for (int64_t k0 = 0; k0 < k; k0 += kc) {
     const int64_t k1 = std::min(k, k0 + kc);
     const Out o{y, m, bias, k0 == 0, k1 == k};
     for (int64_t i0 = 0; i0 < n; i0 += kNc) {
       const int64_t i1 = std::min(n, i0 + kNc);
-      const float* xb = x + i0 * k + k0;  // the block's first activation
+      const float* xb = x + i0 * ldx + k0;  // the block's first activation
       int64_t p = p0;
       for (; p + 2 <= p1; p += 2) {
         // The next pair's first 256 columns (16 KiB of f32): its first tile
@@ -302,9 +301,9 @@ void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t 
         if (p + 2 < p1)
           prefetch_slice<T>(w + static_cast<size_t>(p + 2) * pbytes, pbytes, p + 4 <= p1 ? 2 : 1, k0,
                             std::min<int64_t>(k1, k0 + 256));
-        float_rows<T, 2>(w + static_cast<size_t>(p) * pbytes, pbytes, p, xb, k, i0, i1, k0, k1, k0, o);
+        float_rows<T, 2>(w + static_cast<size_t>(p) * pbytes, pbytes, p, xb, ldx, i0, i1, k0, k1, k0, o);
       }
-      if (p < p1) float_rows<T, 1>(w + static_cast<size_t>(p) * pbytes, pbytes, p, xb, k, i0, i1, k0, k1, k0, o);
+      if (p < p1) float_rows<T, 1>(w + static_cast<size_t>(p) * pbytes, pbytes, p, xb, ldx, i0, i1, k0, k1, k0, o);
     }
   }
 }
@@ -667,12 +666,12 @@ void matmul_packed_q8a_t(const uint8_t* w, const BlockQ8A* xq, const int32_t* xs
 
 }  // namespace
 
-void matmul_packed_avx2(DType t, const uint8_t* w, const float* x, int64_t n, int64_t k, int64_t m,
+void matmul_packed_avx2(DType t, const uint8_t* w, const float* x, int64_t ldx, int64_t n, int64_t k, int64_t m,
                         int64_t p0, int64_t p1, const float* bias, float* y) {
   switch (t) {
-    case DType::kF32: return matmul_packed_float_t<DType::kF32>(w, x, n, k, m, p0, p1, bias, y);
-    case DType::kF16: return matmul_packed_float_t<DType::kF16>(w, x, n, k, m, p0, p1, bias, y);
-    case DType::kBF16: return matmul_packed_float_t<DType::kBF16>(w, x, n, k, m, p0, p1, bias, y);
+    case DType::kF32: return matmul_packed_float_t<DType::kF32>(w, x, ldx, n, k, m, p0, p1, bias, y);
+    case DType::kF16: return matmul_packed_float_t<DType::kF16>(w, x, ldx, n, k, m, p0, p1, bias, y);
+    case DType::kBF16: return matmul_packed_float_t<DType::kBF16>(w, x, ldx, n, k, m, p0, p1, bias, y);
     default: break;
   }
 }

@@ -47,9 +47,7 @@
 namespace tandem::kernels {
 namespace {
 
-// Batches of up to this many rows (decode of many sequences) take the
-// few-row tiles: one pass over all of k, every weight read once.
-constexpr int64_t kSmallRows = 48;
+constexpr int64_t kSmallRows = kSmallBatchRows;
 
 // Which of the 16 outputs 8p..8p+15 exist (m outputs in all; 8p < m).
 TANDEM_AVX512_FN inline __mmask16 out_mask(int64_t m, int64_t p) {
@@ -173,11 +171,11 @@ TANDEM_AVX512_FN inline void prefetch_slice(const uint8_t* panel, size_t pbytes,
 }
 
 template <DType T>
-TANDEM_AVX512_FN void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t n, int64_t k, int64_t m,
-                                            int64_t p0, int64_t p1, const float* bias, float* y) {
+TANDEM_AVX512_FN void matmul_packed_float_t(const uint8_t* w, const float* x, int64_t ldx, int64_t n, int64_t k,
+                                            int64_t m, int64_t p0, int64_t p1, const float* bias, float* y) {
   const size_t pbytes = packed::panel_bytes(T, k);
   const int64_t pe = p0 + (p1 - p0) / 2 * 2;  // pairs in [p0, pe)
-  if (pe < p1) matmul_packed_avx2(T, w, x, n, k, m, pe, p1, bias, y);
+  if (pe < p1) matmul_packed_avx2(T, w, x, ldx, n, k, m, pe, p1, bias, y);
   auto at = [&](int64_t p) { return Src{w + static_cast<size_t>(p) * pbytes, pbytes, nullptr, 0}; };
   if (n <= 2) {
     // Decode: one pass over the weights, up to four pairs at a time.
@@ -186,14 +184,14 @@ TANDEM_AVX512_FN void matmul_packed_float_t(const uint8_t* w, const float* x, in
     // One row: four pairs (8 weight streams) at once kept more of DRAM's
     // latency covered (f16 11264 x 2048 from DRAM: 50 -> 56 GFLOP/s).
     if (n == 1)
-      for (; p + 8 <= pe; p += 8) float_tile<T, false, 4, 1>(at(p), p, x, k, 0, 0, k, o);
+      for (; p + 8 <= pe; p += 8) float_tile<T, false, 4, 1>(at(p), p, x, ldx, 0, 0, k, o);
     for (; p + 4 <= pe; p += 4) {
-      if (n == 1) float_tile<T, false, 2, 1>(at(p), p, x, k, 0, 0, k, o);
-      else float_tile<T, false, 2, 2>(at(p), p, x, k, 0, 0, k, o);
+      if (n == 1) float_tile<T, false, 2, 1>(at(p), p, x, ldx, 0, 0, k, o);
+      else float_tile<T, false, 2, 2>(at(p), p, x, ldx, 0, 0, k, o);
     }
     for (; p < pe; p += 2) {
-      if (n == 1) float_tile<T, false, 1, 1>(at(p), p, x, k, 0, 0, k, o);
-      else float_tile<T, false, 1, 2>(at(p), p, x, k, 0, 0, k, o);
+      if (n == 1) float_tile<T, false, 1, 1>(at(p), p, x, ldx, 0, 0, k, o);
+      else float_tile<T, false, 1, 2>(at(p), p, x, ldx, 0, 0, k, o);
     }
     return;
   }
@@ -205,62 +203,62 @@ TANDEM_AVX512_FN void matmul_packed_float_t(const uint8_t* w, const float* x, in
     // x is copied with rows k + 16 floats apart: rows 8 KiB apart (k = 2048)
     // put the broadcast streams in one L1 set; the copy alone gained 5%.
     const Out o{y, m, bias, true, true};
-    const int64_t ldx = k + 16;
+    const int64_t ldp = k + 16;
     thread_local std::vector<float> xpad;
-    xpad.resize(static_cast<size_t>(n * ldx));
+    xpad.resize(static_cast<size_t>(n * ldp));
     for (int64_t i = 0; i < n; ++i)
-      std::memcpy(xpad.data() + i * ldx, x + i * k, static_cast<size_t>(k) * sizeof(float));
+      std::memcpy(xpad.data() + i * ldp, x + i * ldx, static_cast<size_t>(k) * sizeof(float));
     int64_t p = p0;
     for (; p + 4 <= pe; p += 4) {
       if (p + 4 < pe)
         prefetch_slice<T>(w + static_cast<size_t>(p + 4) * pbytes, pbytes, std::min<int64_t>(4, pe - p - 4), 0,
                           std::min<int64_t>(k, 256));
-      float_rows<T, false, 2, 8>(at(p), p, xpad.data(), ldx, 0, n, 0, k, o);
+      float_rows<T, false, 2, 8>(at(p), p, xpad.data(), ldp, 0, n, 0, k, o);
     }
-    if (p < pe) float_rows<T, false, 1, 8>(at(p), p, xpad.data(), ldx, 0, n, 0, k, o);
+    if (p < pe) float_rows<T, false, 1, 8>(at(p), p, xpad.data(), ldp, 0, n, 0, k, o);
     return;
   }
-  // Prefill: blocks of kKc columns x kNc rows of x and tiles of 12 rows x 2
-  // pairs (24 accumulators, 2 weight registers, 1 broadcast) over them; the
-  // two pairs' slice, widened to f32 and interleaved 16 wide (256 KiB), sits
-  // in L2, so the inner loop is one load per pair and column plus
-  // broadcasts. 2048 columns (all of k = 2048, no partial sums parked in y)
-  // measured 3-5% faster than 1024 on the Zen 5 VM, although the x block
-  // then outgrows L2 (f16 5632 x 2048 x 512: 349 -> 366 GFLOP/s, medians of
-  // 5 alternating runs; TinyLlama f16 pp512 +2-4%).
-  // The block of x is copied with rows kLdx floats apart: rows k floats
-  // apart (8 KiB for k = 2048) put a tile's 12 broadcast streams in one L1
-  // set.
-  constexpr int64_t kKc = 2048, kNc = kPrefillRowBlock, kLdx = kKc + 16;
+  // Prefill: per group of two pairs (32 outputs), blocks of kKc columns,
+  // each widened to f32 and interleaved 16 wide (256 KiB, in L2) once and
+  // run by all n rows in tiles of 12 rows x 2 pairs (24 accumulators, 2
+  // weight registers, 1 broadcast). The group's partial sums between
+  // column blocks (n x 32 floats) stay in L2. Every weight is widened once
+  // per call: with a block of x per call of 192 rows, widening (3 times at
+  // 512 rows) and re-copying x took 7-9% of a TinyLlama f16 matmul's time
+  // (perf). ops.cpp copies x once per matmul to rows k + 16 floats apart
+  // (kPrefillRowBlockAvx512Float), so this reads it in place.
+  // 2048 columns (all of k = 2048) measured 3-5% faster than 1024.
+  constexpr int64_t kKc = 2048;
   thread_local std::vector<float> buf;
-  buf.resize(2 * kKc * 16 + kNc * kLdx + 16);
+  buf.resize(2 * kKc * 16 + 16);
   float* slice[2];
   slice[0] = buf.data() + (16 - reinterpret_cast<uintptr_t>(buf.data()) / 4 % 16) % 16;
   slice[1] = slice[0] + kKc * 16;
-  float* xblk = slice[1] + kKc * 16;
-  for (int64_t k0 = 0; k0 < k; k0 += kKc) {
-    const int64_t k1 = std::min(k, k0 + kKc);
-    const Out o{y, m, bias, k0 == 0, k1 == k};
-    for (int64_t i0 = 0; i0 < n; i0 += kNc) {
-      const int64_t i1 = std::min(n, i0 + kNc);
-      for (int64_t i = i0; i < i1; ++i)
-        std::memcpy(xblk + (i - i0) * kLdx, x + i * k + k0, static_cast<size_t>(k1 - k0) * sizeof(float));
-      const float* xb = xblk;
-      for (int64_t p = p0; p < pe; p += 4) {
-        const int jp = p + 4 <= pe ? 2 : 1;
-        for (int q = 0; q < jp; ++q) {
-          const uint8_t* src = w + static_cast<size_t>(p + 2 * q) * pbytes;
-          for (int64_t c = k0; c < k1; ++c) _mm512_store_ps(slice[q] + (c - k0) * 16, load_pair_col<T>(src, pbytes, c));
-        }
-        if (p + 4 < pe) prefetch_slice<T>(w + static_cast<size_t>(p + 4) * pbytes, pbytes, std::min<int64_t>(4, pe - p - 4), k0, k1);
-        const Src s{nullptr, 0, slice[0], kKc * 16};
-        if (jp == 2) float_rows<T, true, 2, 12>(s, p, xb, kLdx, i0, i1, k0, k1, o);
-        else float_rows<T, true, 1, 12>(s, p, xb, kLdx, i0, i1, k0, k1, o);
+  for (int64_t p = p0; p < pe; p += 4) {
+    const int jp = p + 4 <= pe ? 2 : 1;
+    for (int64_t k0 = 0; k0 < k; k0 += kKc) {
+      const int64_t k1 = std::min(k, k0 + kKc);
+      for (int q = 0; q < jp; ++q) {
+        const uint8_t* src = w + static_cast<size_t>(p + 2 * q) * pbytes;
+        for (int64_t c = k0; c < k1; ++c) _mm512_store_ps(slice[q] + (c - k0) * 16, load_pair_col<T>(src, pbytes, c));
       }
+      // The next block's weights: this group's next columns, or the next
+      // group's first ones.
+      if (k1 < k) {
+        prefetch_slice<T>(w + static_cast<size_t>(p) * pbytes, pbytes, 2 * jp, k1, std::min(k, k1 + kKc));
+      } else if (p + 4 < pe) {
+        prefetch_slice<T>(w + static_cast<size_t>(p + 4) * pbytes, pbytes, std::min<int64_t>(4, pe - p - 4), 0,
+                          std::min(k, kKc));
+      }
+      const Out o{y, m, bias, k0 == 0, k1 == k};
+      const Src s{nullptr, 0, slice[0], kKc * 16};
+      if (jp == 2) float_rows<T, true, 2, 12>(s, p, x + k0, ldx, 0, n, k0, k1, o);
+      else float_rows<T, true, 1, 12>(s, p, x + k0, ldx, 0, n, k0, k1, o);
     }
   }
 }
 
+// q8_0 / q4_0: the activation block's 4 quant bytes at q in all 16 lanes.
 TANDEM_AVX512_FN inline __m512i bcast4(const int8_t* q) {
   int32_t v;
   std::memcpy(&v, q, 4);
@@ -782,13 +780,14 @@ TANDEM_AVX512_FN void matmul_packed_q8a_t(const uint8_t* w, const BlockQ8A* xq, 
 
 }  // namespace
 
-TANDEM_AVX512_FN void matmul_packed_avx512(DType t, const uint8_t* w, const float* x, int64_t n, int64_t k,
-                                           int64_t m, int64_t p0, int64_t p1, const float* bias, float* y) {
+TANDEM_AVX512_FN void matmul_packed_avx512(DType t, const uint8_t* w, const float* x, int64_t ldx, int64_t n,
+                                           int64_t k, int64_t m, int64_t p0, int64_t p1, const float* bias,
+                                           float* y) {
   switch (t) {
-    case DType::kF32: return matmul_packed_float_t<DType::kF32>(w, x, n, k, m, p0, p1, bias, y);
-    case DType::kF16: return matmul_packed_float_t<DType::kF16>(w, x, n, k, m, p0, p1, bias, y);
-    case DType::kBF16: return matmul_packed_float_t<DType::kBF16>(w, x, n, k, m, p0, p1, bias, y);
-    default: return matmul_packed_avx2(t, w, x, n, k, m, p0, p1, bias, y);
+    case DType::kF32: return matmul_packed_float_t<DType::kF32>(w, x, ldx, n, k, m, p0, p1, bias, y);
+    case DType::kF16: return matmul_packed_float_t<DType::kF16>(w, x, ldx, n, k, m, p0, p1, bias, y);
+    case DType::kBF16: return matmul_packed_float_t<DType::kBF16>(w, x, ldx, n, k, m, p0, p1, bias, y);
+    default: return matmul_packed_avx2(t, w, x, ldx, n, k, m, p0, p1, bias, y);
   }
 }
 

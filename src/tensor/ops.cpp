@@ -100,16 +100,19 @@ void run_rows(ThreadPool* pool, size_t n, size_t grain, const std::function<void
 
 // Runs fn(i0, i1, p0, p1) -- rows [i0, i1) of the activations against
 // panels [p0, p1) -- over all n rows and `panels` panels of a packed matmul.
-// Decode and batches up to kRowBlock rows: guided chunks of panels, at least
-// 2, each over all rows. Prefill: the units are (block of kRowBlock rows,
-// panel) and chunks hold at least 8 of them, so every block of activations a
-// thread brings into its L2 serves 4 or more panel pairs. Over all rows, the
-// guided chunks shrank to 2-8 panels at 16 threads and each of them streamed
-// all of x again (the kernels' row blocks are kRowBlock rows too).
-// Splitting never changes results: each output's chain is the same.
-void run_packed(ThreadPool* pool, int64_t n, size_t panels,
+// row_block (kRowBlock below) is kPrefillRowBlock, or
+// kPrefillRowBlockAvx512Float for the AVX-512 float kernels, which widen
+// their weights once per call. Up to kRowBlock rows: guided chunks of
+// 8-panel units, each over all rows. More: the units are (block of
+// kRowBlock rows, panel) and chunks hold at least 8 of them, so every block
+// of activations a thread brings into its L2 serves 4 or more panel pairs.
+// Over all rows, the guided chunks shrank to 2-8 panels at 16 threads and
+// each of them streamed all of x again (the AVX2 kernels' row blocks are
+// kRowBlock rows too). Splitting never changes results: each output's chain
+// is the same.
+void run_packed(ThreadPool* pool, int64_t n, size_t panels, int64_t row_block,
                 const std::function<void(int64_t, int64_t, size_t, size_t)>& fn) {
-  constexpr int64_t kRowBlock = kernels::kPrefillRowBlock;
+  const int64_t kRowBlock = row_block;
   if (n <= kRowBlock || pool == nullptr || pool->size() == 1) {
     // Chunks of whole 8-panel units: the AVX-512 decode tiles take 4 pairs
     // (float, q4_0) or 2 (q8_0, and q8_0 batches), so a chunk of any other
@@ -131,19 +134,44 @@ void run_packed(ThreadPool* pool, int64_t n, size_t panels,
 
 bool is_int8_dtype(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0 || is_kquant(t); }
 
+// The activations a packed matmul reads: x itself (rows k floats apart) or,
+// for the AVX-512 float kernels' prefill, a copy with rows k + 16 floats
+// apart made once per matmul (per calling thread; the pool's threads read
+// it until the matmul returns).
+struct PackedX {
+  const float* x;
+  int64_t ldx;
+  int64_t row_block;  // for run_packed
+};
+
+PackedX packed_x(const float* x, int64_t n, int64_t k, bool int8, ThreadPool* pool) {
+  if (int8 || active_isa() != Isa::kAvx512 || n <= kernels::kSmallBatchRows)
+    return {x, k, kernels::kPrefillRowBlock};
+  thread_local std::vector<float> pad;
+  const int64_t ldx = k + 16;
+  pad.resize(static_cast<size_t>(n * ldx));
+  float* dst = pad.data();
+  run_rows(pool, static_cast<size_t>(n), 32, [&](size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; ++i)
+      std::memcpy(dst + static_cast<int64_t>(i) * ldx, x + static_cast<int64_t>(i) * k,
+                  static_cast<size_t>(k) * sizeof(float));
+  });
+  return {dst, ldx, kernels::kPrefillRowBlockAvx512Float};
+}
+
 // The active ISA's packed kernel on rows [i0, i1) and panels [p0, p1) of
 // y = x W^T (+ bias): xq / xsum (int8 weights) or x (float weights) and y
 // offset to row i0.
-void packed_block(const TensorView& w, const float* x, const kernels::BlockQ8A* xq, const int32_t* xsum, int64_t k,
-                  int64_t i0, int64_t i1, size_t p0, size_t p1, const float* bias, float* y) {
+void packed_block(const TensorView& w, const PackedX& x, const kernels::BlockQ8A* xq, const int32_t* xsum,
+                  int64_t k, int64_t i0, int64_t i1, size_t p0, size_t p1, const float* bias, float* y) {
   const auto* wb = static_cast<const uint8_t*>(w.data);
   const int64_t m = w.dim(0), nb = k / 32;
   if (xq != nullptr) {
     packed_q8a_fn()(w.dtype, wb, xq + i0 * nb, xsum + i0 * nb, i1 - i0, k, m, static_cast<int64_t>(p0),
                     static_cast<int64_t>(p1), bias, y + i0 * m);
   } else {
-    packed_fn()(w.dtype, wb, x + i0 * k, i1 - i0, k, m, static_cast<int64_t>(p0), static_cast<int64_t>(p1), bias,
-                y + i0 * m);
+    packed_fn()(w.dtype, wb, x.x + i0 * x.ldx, x.ldx, i1 - i0, k, m, static_cast<int64_t>(p0),
+                static_cast<int64_t>(p1), bias, y + i0 * m);
   }
 }
 
@@ -209,9 +237,11 @@ void matmul(const float* x, int64_t n, int64_t k, const TensorView& w, const flo
                [&](size_t j0, size_t j1) { matmul_panel8_scalar(x, xq, xsum, n, k, w, bias, y, j0, j1); });
       return;
     }
-    run_packed(pool, n, static_cast<size_t>(packed::n_panels(m)), [&](int64_t i0, int64_t i1, size_t p0, size_t p1) {
-      packed_block(w, x, xq, xsum, k, i0, i1, p0, p1, bias, y);
-    });
+    const PackedX px = packed_x(x, n, k, xq != nullptr, pool);
+    run_packed(pool, n, static_cast<size_t>(packed::n_panels(m)), px.row_block,
+               [&](int64_t i0, int64_t i1, size_t p0, size_t p1) {
+                 packed_block(w, px, xq, xsum, k, i0, i1, p0, p1, bias, y);
+               });
     return;
   }
 
@@ -254,10 +284,11 @@ void matmul_many(const float* x, int64_t n, int64_t k, std::initializer_list<Mat
   size_t start[kMax + 1] = {0};
   for (size_t i = 0; i < nt; ++i)
     start[i + 1] = start[i] + static_cast<size_t>(packed::n_panels(tg[i].w->dim(0)));
-  run_packed(pool, n, start[nt], [&](int64_t i0, int64_t i1, size_t u0, size_t u1) {
+  const PackedX px = packed_x(x, n, k, int8, pool);
+  run_packed(pool, n, start[nt], px.row_block, [&](int64_t i0, int64_t i1, size_t u0, size_t u1) {
     for (size_t i = 0; i < nt; ++i) {
       const size_t a = std::max(u0, start[i]), b = std::min(u1, start[i + 1]);
-      if (a < b) packed_block(*tg[i].w, x, xq, xsum, k, i0, i1, a - start[i], b - start[i], tg[i].bias, tg[i].y);
+      if (a < b) packed_block(*tg[i].w, px, xq, xsum, k, i0, i1, a - start[i], b - start[i], tg[i].bias, tg[i].y);
     }
   });
 }

@@ -400,6 +400,33 @@ TEST(OpsTest, Avx512IsBitwiseAvx2) {
   }
 }
 
+// The AVX-512 float prefill path at widths it splits into column blocks of
+// 2048 (partial sums parked in y between them), and row counts beyond its
+// 512-row blocks (x copied to padded rows once per matmul).
+TEST(OpsTest, Avx512FloatPrefillIsBitwiseAvx2) {
+  const IsaGuard isa_guard;
+  if (!ops::set_isa(ops::Isa::kAvx512)) GTEST_SKIP() << "CPU lacks AVX-512 F/BW/VL/DQ/VNNI";
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
+    for (const int64_t k : {int64_t{2054}, int64_t{4160}}) {
+      const int64_t m = 40;
+      std::vector<float> w = randn(static_cast<size_t>(m * k), static_cast<uint32_t>(k), 0.1f);
+      std::vector<float> bias = randn(static_cast<size_t>(m), 62);
+      const QuantWeight q = make_panel8(make_weight(t, w, m, k));
+      for (int64_t n : {61, 530}) {
+        std::vector<float> x = randn(static_cast<size_t>(n * k), static_cast<uint32_t>(n + 7));
+        ThreadPool pool(2);
+        std::vector<float> a(static_cast<size_t>(n * m), -1.0f), b(a.size(), -2.0f);
+        ASSERT_TRUE(ops::set_isa(ops::Isa::kAvx2));
+        ops::matmul(x.data(), n, k, q.view, bias.data(), a.data(), &pool);
+        ASSERT_TRUE(ops::set_isa(ops::Isa::kAvx512));
+        ops::matmul(x.data(), n, k, q.view, bias.data(), b.data(), &pool);
+        ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)))
+            << dtype_name(t) << " k=" << k << " n=" << n;
+      }
+    }
+  }
+}
+
 // matmul_many shares one parallel region (and one activation quantization)
 // between weights; every output must be bitwise what matmul() gives, for
 // mixed int8 dtypes (a Q4_K_M file mixes q4_K and q6_K), float dtypes, mixed
