@@ -219,6 +219,21 @@ TANDEM_AVX512_FN void attend_avx512(const float* q, int heads, const float* cons
   // start at the same multiples of 4, and the output chains are parked in
   // `out` between blocks.
   constexpr int64_t kJb = 32;
+  // The cache rows come from DRAM in batched decode (each sequence's rows
+  // once per step) and the loads stalled on them (perf): the first head
+  // group asks for the K rows kAhead positions on, and for the V rows kAhead
+  // positions on in the PV loop, those of the first block up front (into
+  // L2). TinyLlama q8_0, 16 sequences: attention 3.51 -> 2.96 ms a step.
+  constexpr int64_t kAhead = 8;
+  const int lines = hd * 4 / 64;
+  auto prefetch_row = [&](const float* row, int hint) {
+    for (int l = 0; l < lines; ++l) {
+      if (hint == 0) _mm_prefetch(reinterpret_cast<const char*>(row) + 64 * l, _MM_HINT_T0);
+      else _mm_prefetch(reinterpret_cast<const char*>(row) + 64 * l, _MM_HINT_T1);
+    }
+  };
+  for (int64_t j = 0; j < std::min(n, kAhead); ++j) prefetch_row(k_rows[j], 0);
+  for (int64_t j = 0; j < std::min(n, kJb); ++j) prefetch_row(v_rows[j], 1);
   for (int64_t jb = 0; jb < n; jb += kJb) {
     const int64_t je = std::min(n, jb + kJb);
     int g = 0;
@@ -226,7 +241,11 @@ TANDEM_AVX512_FN void attend_avx512(const float* q, int heads, const float* cons
       const float* qg = q + static_cast<int64_t>(g) * hd;
       float* sg = scores + g * n;
       int64_t j = jb;
-      for (; j + 4 <= je; j += 4) dot4x4(qg, hd, k_rows + j, scale, sg + j, n);
+      for (; j + 4 <= je; j += 4) {
+        if (g == 0)
+          for (int64_t a = j + kAhead; a < std::min(n, j + kAhead + 4); ++a) prefetch_row(k_rows[a], 0);
+        dot4x4(qg, hd, k_rows + j, scale, sg + j, n);
+      }
       for (; j < je; ++j)
         for (int h = 0; h < 4; ++h) sg[h * n + j] = dot_avx2(qg + h * hd, k_rows[j], hd) * scale;
     }
@@ -265,6 +284,7 @@ TANDEM_AVX512_FN void attend_avx512(const float* q, int heads, const float* cons
               acc[h][u] = jb == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(out + static_cast<int64_t>(g + h) * hd + d + 16 * u);
           const float* sg = scores + g * n;
           for (int64_t j = jb; j < je; ++j) {
+            if (g == 0 && d == 0 && j + kAhead >= kJb && j + kAhead < n) prefetch_row(v_rows[j + kAhead], 0);
             const float* vj = v_rows[j] + d;
             const __m512 v0 = _mm512_loadu_ps(vj), v1 = _mm512_loadu_ps(vj + 16), v2 = _mm512_loadu_ps(vj + 32),
                          v3 = _mm512_loadu_ps(vj + 48);
