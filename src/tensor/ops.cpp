@@ -190,7 +190,7 @@ const kernels::BlockQ8A* quantize_x(const float* x, int64_t n, int64_t k, bool s
   kernels::BlockQ8A* q = xq.data();
   int32_t* s = sums.data();
   if (simd) {
-    // Rows over the pool for prefill (512 x 2048: about 80 us on one thread).
+    // Rows over the pool for prefill (16 x 2048 take 5.5 us on one thread).
     auto rows = [&](size_t i0, size_t i1) {
       const int64_t a = static_cast<int64_t>(i0), b = static_cast<int64_t>(i1);
       kernels::quantize_activations_avx2(x + a * k, b - a, k, q + a * nb, s + a * nb);
