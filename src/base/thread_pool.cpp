@@ -47,12 +47,12 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-// Guided self-scheduling: each claim takes 1/(2 * threads) of what is left,
-// at least `grain`. The early chunks are large (few claims), the last ones
-// small, so threads finish within about one small chunk of each other even
-// when one of them was descheduled for a while.
+// Guided self-scheduling: each claim takes 1/parts_ of what is left (by
+// default 1/(2 * threads)), at least `grain`. The early chunks are large (few
+// claims), the last ones small, so threads finish within about one small
+// chunk of each other even when one of them was descheduled for a while.
 void ThreadPool::run_chunks() {
-  const size_t parts = 2 * static_cast<size_t>(n_threads_);
+  const size_t parts = parts_;
   size_t begin = next_.load(std::memory_order_relaxed);
   while (begin < n_) {
     const size_t size = std::max(grain_, (n_ - begin) / parts);
@@ -87,8 +87,8 @@ void ThreadPool::worker_loop(int /*index*/) {
   }
 }
 
-void ThreadPool::parallel_for(size_t n, size_t grain,
-                              const std::function<void(size_t, size_t)>& fn) {
+void ThreadPool::parallel_for(size_t n, size_t grain, const std::function<void(size_t, size_t)>& fn,
+                              size_t parts) {
   if (n == 0) return;
   grain = std::max<size_t>(1, grain);
   if (n_threads_ == 1 || n <= grain) {
@@ -98,6 +98,7 @@ void ThreadPool::parallel_for(size_t n, size_t grain,
   fn_ = &fn;
   n_ = n;
   grain_ = grain;
+  parts_ = parts > 0 ? parts : 2 * static_cast<size_t>(n_threads_);
   next_.store(0, std::memory_order_relaxed);
   remaining_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   generation_.fetch_add(1);  // seq_cst: publishes the job before sleepers_ is read

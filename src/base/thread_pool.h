@@ -30,9 +30,12 @@ class ThreadPool {
   int size() const { return n_threads_; }
 
   // Calls fn(begin, end) over disjoint chunks covering [0, n), with chunks of
-  // at least `grain` items (the last may be smaller), large ones first.
-  // Returns when all chunks are done.
-  void parallel_for(size_t n, size_t grain, const std::function<void(size_t, size_t)>& fn);
+  // at least `grain` items (the last may be smaller), large ones first: each
+  // claim takes 1/parts of what is left (parts 0: 2 x threads, which keeps
+  // threads within a small chunk of each other when one is descheduled;
+  // parts = threads halves the claims, for short calls where each claim's
+  // cache-line transfer counts). Returns when all chunks are done.
+  void parallel_for(size_t n, size_t grain, const std::function<void(size_t, size_t)>& fn, size_t parts = 0);
 
   // Process-wide pool sized to the hardware (TANDEM_THREADS overrides).
   static ThreadPool& global();
@@ -53,6 +56,7 @@ class ThreadPool {
   const std::function<void(size_t, size_t)>* fn_ = nullptr;
   size_t n_ = 0;
   size_t grain_ = 1;
+  size_t parts_ = 2;
   std::atomic<size_t> next_{0};
 };
 

@@ -46,6 +46,28 @@ TEST(ThreadPoolTest, ChunksRespectTheGrainAndShrinkTowardTheEnd) {
   EXPECT_LE(chunks.back().second - chunks.back().first, 2 * grain);
 }
 
+TEST(ThreadPoolTest, PartsSetTheClaimSize) {
+  for (int threads : {2, 3}) {
+    ThreadPool pool(threads);
+    const size_t n = 1000;
+    std::mutex mu;
+    std::vector<std::pair<size_t, size_t>> chunks;
+    std::vector<std::atomic<int>> hits(n);
+    pool.parallel_for(
+        n, 1,
+        [&](size_t b, size_t e) {
+          for (size_t i = b; i < e; ++i) hits[i].fetch_add(1);
+          std::lock_guard<std::mutex> lock(mu);
+          chunks.emplace_back(b, e);
+        },
+        static_cast<size_t>(threads));
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "threads=" << threads;
+    std::sort(chunks.begin(), chunks.end());
+    // One thread's worth of the range in the first claim.
+    EXPECT_EQ(chunks.front().second - chunks.front().first, n / static_cast<size_t>(threads));
+  }
+}
+
 TEST(ThreadPoolTest, ManyCallsInARow) {
   ThreadPool pool(4);
   std::atomic<long> sum{0};

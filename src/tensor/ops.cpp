@@ -90,9 +90,10 @@ PackedQ8AFn packed_q8a_fn() {
   return active_isa() == Isa::kAvx512 ? kernels::matmul_packed_q8a_avx512 : kernels::matmul_packed_q8a_avx2;
 }
 
-void run_rows(ThreadPool* pool, size_t n, size_t grain, const std::function<void(size_t, size_t)>& work) {
+void run_rows(ThreadPool* pool, size_t n, size_t grain, const std::function<void(size_t, size_t)>& work,
+              size_t parts = 0) {
   if (pool != nullptr) {
-    pool->parallel_for(n, grain, work);
+    pool->parallel_for(n, grain, work, parts);
   } else {
     work(0, n);
   }
@@ -117,9 +118,20 @@ void run_packed(ThreadPool* pool, int64_t n, size_t panels, int64_t row_block,
     // Chunks of whole 8-panel units: the AVX-512 decode tiles take 4 pairs
     // (float, q4_0) or 2 (q8_0, and q8_0 batches), so a chunk of any other
     // size ends in narrower tiles (and an odd panel in the AVX2 kernel).
+    // Decode and batches up to kSmallBatchRows: claims of 1/threads of what
+    // is left rather than the pool's default 1/(2 threads), so half as many
+    // claims, each a cache-line transfer between the threads, which counted
+    // in these short calls (matmul_bench --copies, alternating: 2048 x 2048
+    // q4_0 decode from DRAM 44-47 -> 41-43 us a call, q8_0 at 16 rows
+    // 170-175 -> 155-156 us; in TinyLlama runs the 16-sequence rate was
+    // higher in 9 of 13 alternating pairs, within the VM's noise).
+    // Prefill keeps the default.
     constexpr size_t kUnit = 8;
-    run_rows(pool, (panels + kUnit - 1) / kUnit, 1,
-             [&](size_t u0, size_t u1) { fn(0, n, u0 * kUnit, std::min(panels, u1 * kUnit)); });
+    const size_t parts =
+        pool != nullptr && n <= kernels::kSmallBatchRows ? static_cast<size_t>(pool->size()) : 0;
+    run_rows(
+        pool, (panels + kUnit - 1) / kUnit, 1,
+        [&](size_t u0, size_t u1) { fn(0, n, u0 * kUnit, std::min(panels, u1 * kUnit)); }, parts);
     return;
   }
   const size_t blocks = static_cast<size_t>((n + kRowBlock - 1) / kRowBlock);
