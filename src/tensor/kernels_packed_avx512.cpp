@@ -200,22 +200,18 @@ TANDEM_AVX512_FN void matmul_packed_float_t(const uint8_t* w, const float* x, in
     // tile, 8 rows x 2 pairs (16 accumulators, 8 broadcasts and 4 weight
     // loads per 16 FMAs). At 16 rows this measured 5% faster than 12 + 4
     // rows, and 16 rows x 1 pair was slower still (17 loads per 16 FMAs).
-    // x is copied with rows k + 16 floats apart: rows 8 KiB apart (k = 2048)
-    // put the broadcast streams in one L1 set; the copy alone gained 5%.
+    // ops.cpp hands x over with rows k + 16 floats apart: rows 8 KiB apart
+    // (k = 2048) put the broadcast streams in one L1 set; the padding alone
+    // gained 5%.
     const Out o{y, m, bias, true, true};
-    const int64_t ldp = k + 16;
-    thread_local std::vector<float> xpad;
-    xpad.resize(static_cast<size_t>(n * ldp));
-    for (int64_t i = 0; i < n; ++i)
-      std::memcpy(xpad.data() + i * ldp, x + i * ldx, static_cast<size_t>(k) * sizeof(float));
     int64_t p = p0;
     for (; p + 4 <= pe; p += 4) {
       if (p + 4 < pe)
         prefetch_slice<T>(w + static_cast<size_t>(p + 4) * pbytes, pbytes, std::min<int64_t>(4, pe - p - 4), 0,
                           std::min<int64_t>(k, 256));
-      float_rows<T, false, 2, 8>(at(p), p, xpad.data(), ldp, 0, n, 0, k, o);
+      float_rows<T, false, 2, 8>(at(p), p, x, ldx, 0, n, 0, k, o);
     }
-    if (p < pe) float_rows<T, false, 1, 8>(at(p), p, xpad.data(), ldp, 0, n, 0, k, o);
+    if (p < pe) float_rows<T, false, 1, 8>(at(p), p, x, ldx, 0, n, 0, k, o);
     return;
   }
   // Prefill: per group of two pairs (32 outputs), blocks of kKc columns,

@@ -147,9 +147,9 @@ void run_packed(ThreadPool* pool, int64_t n, size_t panels, int64_t row_block,
 bool is_int8_dtype(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0 || is_kquant(t); }
 
 // The activations a packed matmul reads: x itself (rows k floats apart) or,
-// for the AVX-512 float kernels' prefill, a copy with rows k + 16 floats
-// apart made once per matmul (per calling thread; the pool's threads read
-// it until the matmul returns).
+// for the AVX-512 float kernels' batches and prefill (more than 2 rows), a
+// copy with rows k + 16 floats apart made once per matmul (per calling
+// thread; the pool's threads read it until the matmul returns).
 struct PackedX {
   const float* x;
   int64_t ldx;
@@ -157,8 +157,7 @@ struct PackedX {
 };
 
 PackedX packed_x(const float* x, int64_t n, int64_t k, bool int8, ThreadPool* pool) {
-  if (int8 || active_isa() != Isa::kAvx512 || n <= kernels::kSmallBatchRows)
-    return {x, k, kernels::kPrefillRowBlock};
+  if (int8 || active_isa() != Isa::kAvx512 || n <= 2) return {x, k, kernels::kPrefillRowBlock};
   thread_local std::vector<float> pad;
   const int64_t ldx = k + 16;
   pad.resize(static_cast<size_t>(n * ldx));
