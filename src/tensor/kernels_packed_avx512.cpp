@@ -279,12 +279,15 @@ TANDEM_AVX512_FN inline __m512 pair_scales(const uint8_t* a, const uint8_t* b) {
 // (matmul_bench --copies 200-256, medians of 7 alternating rounds):
 // 2048 x 2048 174.0 -> 178.6 GFLOP/s, 2560 x 2048 176.6 -> 181.1; 11264 x
 // 2048 and 2048 x 5632 unchanged, q8_0 within noise. Tiles of more rows
-// keep T0 (their weights serve the next rows too).
-constexpr int decode_hint(int rows) { return rows <= 2 ? _MM_HINT_NTA : _MM_HINT_T0; }
+// keep T0 (their weights serve the next rows too). The hint is
+// __builtin_prefetch's locality: 3 is prefetcht0, 0 prefetchnta (GCC's
+// _mm_prefetch takes an enum, clang's an int).
+constexpr int kT0 = 3, kNta = 0;
+constexpr int decode_hint(int rows) { return rows <= 2 ? kNta : kT0; }
 
-template <int kHint = _MM_HINT_T0>
+template <int kHint = kT0>
 TANDEM_AVX512_FN inline void prefetch_lines(const uint8_t* p, int lines) {
-  for (int c = 0; c < lines; ++c) _mm_prefetch(reinterpret_cast<const char*>(p + 64 * c), static_cast<_mm_hint>(kHint));
+  for (int c = 0; c < lines; ++c) __builtin_prefetch(p + 64 * c, 0, kHint);
 }
 
 // Prefetch for a tile streaming `panels` consecutive panels (pbytes each,
@@ -293,7 +296,7 @@ TANDEM_AVX512_FN inline void prefetch_lines(const uint8_t* p, int lines) {
 // the start of the same panel of the next tile (the panels `panels` further
 // on, which this thread reads next), not to the following panel, which is
 // being read already.
-template <int kHint = _MM_HINT_T0>
+template <int kHint = kT0>
 TANDEM_AVX512_FN inline void prefetch_ahead(const uint8_t* a, size_t pbytes, int panels, size_t gbytes, int64_t b,
                                             int64_t nb, int64_t ahead, int lines) {
   const int64_t bp = b + ahead;
