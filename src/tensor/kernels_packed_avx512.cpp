@@ -279,7 +279,11 @@ TANDEM_AVX512_FN inline __m512 pair_scales(const uint8_t* a, const uint8_t* b) {
 // (matmul_bench --copies 200-256, medians of 7 alternating rounds):
 // 2048 x 2048 174.0 -> 178.6 GFLOP/s, 2560 x 2048 176.6 -> 181.1; 11264 x
 // 2048 and 2048 x 5632 unchanged, q8_0 within noise. Tiles of more rows
-// keep T0 (their weights serve the next rows too). The hint is
+// keep T0 (their weights serve the next rows too). The 1- and 2-row tiles
+// also take the rows a batch leaves over after its wider tiles; batches of
+// 3 and 5 rows, where a pair's weights go through two such tiles, measured
+// no slower (2048 x 5632 q8_0 / q4_0, --copies 32: 239 -> 249, 334 -> 361,
+// 383 -> 397, 498 -> 520 GFLOP/s). The hint is
 // __builtin_prefetch's locality: 3 is prefetcht0, 0 prefetchnta (GCC's
 // _mm_prefetch takes an enum, clang's an int).
 constexpr int kT0 = 3, kNta = 0;
